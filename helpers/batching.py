@@ -1,0 +1,128 @@
+"""Batches of similar-length sequences: the replacement for torchtext's BucketIterator.
+
+Padding a 40-token review to the length of a 900-token one wastes compute; putting
+reviews of similar length together (sorted within large random pools) and shuffling
+the order of the batches keeps training random while padding little.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+class SequenceDataset(Dataset):
+    """Numericalized documents and labels. `ids`: int64 [total tokens], `offsets`: [n + 1],
+    `labels`: [n]. Item i is (LongTensor [length_i], label)."""
+
+    def __init__(self, ids: np.ndarray, offsets: np.ndarray, labels: Sequence[int] | np.ndarray):
+        self.ids = torch.as_tensor(np.asarray(ids, dtype=np.int64))
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+        if len(self.offsets) - 1 != len(self.labels):
+            raise ValueError(f"{len(self.offsets) - 1} sequences but {len(self.labels)} labels")
+
+    @classmethod
+    def from_lists(cls, sequences: Sequence[Sequence[int]], labels) -> "SequenceDataset":
+        offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
+        np.cumsum([len(s) for s in sequences], out=offsets[1:])
+        ids = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences]) if sequences else np.zeros(0)
+        return cls(ids, offsets, labels)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.ids[self.offsets[index]:self.offsets[index + 1]], self.labels[index]
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Yields lists of indices whose sequences have similar lengths.
+
+    With `shuffle`, indices are shuffled, cut into pools of `batch_size * pool_batches`,
+    sorted by length inside each pool, cut into batches, and the batches are shuffled;
+    each pass (epoch) uses a new permutation drawn from `seed` and the epoch number.
+    Without `shuffle` (evaluation) the whole set is sorted by length, deterministically.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool = True, seed: int = 0,
+                 pool_batches: int = 100, drop_last: bool = False):
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.pool_size = batch_size * pool_batches
+        self.drop_last = drop_last
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        n = len(self.lengths)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable")
+            batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        else:
+            rng = np.random.default_rng([self.seed, self.epoch])
+            self.epoch += 1
+            order = rng.permutation(len(self.lengths))
+            batches = []
+            for start in range(0, len(order), self.pool_size):
+                pool = order[start:start + self.pool_size]
+                pool = pool[np.argsort(self.lengths[pool], kind="stable")]
+                batches += [pool[i:i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        for batch in batches:
+            if self.drop_last and len(batch) < self.batch_size:
+                continue
+            yield batch.tolist()
+
+
+class PadCollate:
+    """Turns a list of (sequence, label) into (padded ids, lengths, labels).
+
+    Returns ids LongTensor [batch, time] (`batch_first`) or [time, batch], lengths
+    int64 [batch] on the CPU (what `pack_padded_sequence` wants, also on a GPU), and
+    labels int64 [batch]. Sequences are sorted longest first; they are cut at
+    `max_length` and padded up to at least `min_length` (a CNN needs at least its
+    widest filter).
+    """
+
+    def __init__(self, pad_index: int, batch_first: bool = False, max_length: int | None = None,
+                 min_length: int = 1):
+        self.pad_index, self.batch_first = pad_index, batch_first
+        self.max_length, self.min_length = max_length, min_length
+
+    def __call__(self, batch):
+        sequences = [seq[:self.max_length] if self.max_length else seq for seq, _ in batch]
+        lengths = torch.tensor([max(len(s), 1) for s in sequences], dtype=torch.int64)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        width = max(int(lengths.max()), self.min_length)
+        padded = torch.full((len(batch), width), self.pad_index, dtype=torch.int64)
+        for row, index in enumerate(order.tolist()):
+            padded[row, :len(sequences[index])] = sequences[index]
+        labels = torch.stack([torch.as_tensor(batch[i][1]) for i in order.tolist()])
+        lengths = lengths[order]
+        return (padded if self.batch_first else padded.t().contiguous()), lengths, labels
+
+
+def make_loader(dataset: SequenceDataset, batch_size: int, pad_index: int, shuffle: bool = True,
+                seed: int = 0, batch_first: bool = False, max_length: int | None = None,
+                min_length: int = 1, bucket: bool = True) -> DataLoader:
+    """A DataLoader yielding (ids, lengths, labels) batches, bucketed by length.
+
+    `bucket=False` gives plain random (or in-order) batches, for comparison.
+    """
+    collate = PadCollate(pad_index, batch_first=batch_first, max_length=max_length, min_length=min_length)
+    if bucket:
+        sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=shuffle, seed=seed)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=generator)

@@ -1,0 +1,164 @@
+"""Tokenizing and vocabularies: what the tutorials took from `torchtext.legacy.data.Field`.
+
+This module needs only spaCy and the standard library (no torch), so the
+deployed Lambda handler tokenizes with exactly the code used in training.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+UNK, PAD = "<unk>", "<pad>"
+_HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+TOKENIZER_VERSION = 1  # bump when tokenizing changes, so prepared caches are rebuilt
+
+
+class Tokenizer:
+    """spaCy's English tokenizer rules (`spacy.blank("en")`, no model download).
+
+    Defaults follow the tutorials' `Field(tokenize="spacy")`: case is kept. IMDb's
+    `<br />` line breaks become spaces instead of the tokens `<`, `br`, `/><br`.
+    Calling it maps one string to a list of token strings.
+    """
+
+    def __init__(self, lowercase: bool = False, strip_html_breaks: bool = True, language: str = "en"):
+        self.lowercase = lowercase
+        self.strip_html_breaks = strip_html_breaks
+        self.language = language
+        self._nlp = None
+
+    @property
+    def config(self) -> dict:
+        """The settings that change the output: saved with vocabularies and model bundles, and part of cache keys."""
+        import spacy
+
+        return {
+            "kind": "spacy-blank",
+            "language": self.language,
+            "lowercase": self.lowercase,
+            "strip_html_breaks": self.strip_html_breaks,
+            "spacy_version": spacy.__version__,
+            "version": TOKENIZER_VERSION,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Tokenizer":
+        return cls(lowercase=config["lowercase"], strip_html_breaks=config["strip_html_breaks"],
+                   language=config["language"])
+
+    def _tokenizer(self):
+        if self._nlp is None:
+            import spacy  # deferred: importing spaCy costs ~0.3 s, and workers import it themselves
+
+            self._nlp = spacy.blank(self.language)
+        return self._nlp.tokenizer
+
+    def clean(self, text: str) -> str:
+        if self.strip_html_breaks:
+            text = _HTML_BREAK.sub(" ", text)
+        return text.lower() if self.lowercase else text
+
+    def __call__(self, text: str) -> list[str]:
+        return [token.text for token in self._tokenizer()(self.clean(text)) if not token.is_space]
+
+    def __getstate__(self):  # the spaCy pipeline is rebuilt lazily in each worker process
+        return {**self.__dict__, "_nlp": None}
+
+
+def add_bigrams(tokens: Sequence[str]) -> list[str]:
+    """Append each distinct adjacent pair ("not good") to the tokens, as FastText does.
+
+    `["not", "good", "at", "all"]` -> the 4 tokens + `["not good", "good at", "at all"]`.
+    Pairs keep first-seen order so the output is deterministic.
+    """
+    pairs = dict.fromkeys(f"{a} {b}" for a, b in zip(tokens, tokens[1:]))
+    return [*tokens, *pairs]
+
+
+class Vocab:
+    """Token <-> index mapping with `<unk>` and `<pad>`, like torchtext legacy's Vocab.
+
+    `itos` is the list of tokens, `stoi` the dict back; looking up a token that is
+    not in the vocabulary gives `unk_index` (`default_index`). Order: specials first,
+    then by falling frequency, ties alphabetical (torchtext's order).
+    """
+
+    def __init__(self, itos: Sequence[str], specials: Sequence[str] = (UNK, PAD), default_token: str | None = UNK):
+        self.itos = list(itos)
+        self.stoi = {token: index for index, token in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos):
+            raise ValueError("vocabulary has duplicate tokens")
+        self.specials = list(specials)
+        self.default_index = self.stoi[default_token] if default_token is not None else None
+
+    @classmethod
+    def from_counts(cls, counts: Counter | dict, max_size: int | None = None, min_freq: int = 1,
+                    specials: Sequence[str] = (UNK, PAD)) -> "Vocab":
+        """Keep tokens seen at least `min_freq` times, the `max_size` most frequent (specials not counted)."""
+        ranked = sorted((item for item in counts.items() if item[1] >= min_freq and item[0] not in specials),
+                        key=lambda item: (-item[1], item[0]))
+        if max_size is not None:
+            ranked = ranked[:max_size]
+        return cls([*specials, *(token for token, _ in ranked)], specials=specials,
+                   default_token=UNK if UNK in specials else None)
+
+    @classmethod
+    def build(cls, token_lists: Iterable[Sequence[str]], max_size: int | None = None, min_freq: int = 1,
+              specials: Sequence[str] = (UNK, PAD)) -> "Vocab":
+        """Count tokens over an iterable of token lists and build the vocabulary."""
+        counts = Counter()
+        for tokens in token_lists:
+            counts.update(tokens)
+        return cls.from_counts(counts, max_size=max_size, min_freq=min_freq, specials=specials)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.stoi
+
+    def __getitem__(self, token: str) -> int:
+        index = self.stoi.get(token, self.default_index)
+        if index is None:
+            raise KeyError(f"{token!r} is not in the vocabulary and it has no default index")
+        return index
+
+    @property
+    def unk_index(self) -> int | None:
+        return self.stoi.get(UNK)
+
+    @property
+    def pad_index(self) -> int | None:
+        return self.stoi.get(PAD)
+
+    def lookup_indices(self, tokens: Iterable[str]) -> list[int]:
+        return [self[token] for token in tokens]
+
+    def lookup_tokens(self, indices: Iterable[int]) -> list[str]:
+        return [self.itos[index] for index in indices]
+
+    def to_dict(self) -> dict:
+        return {"itos": self.itos, "specials": self.specials,
+                "default_token": None if self.default_index is None else self.itos[self.default_index]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Vocab":
+        return cls(data["itos"], specials=data["specials"], default_token=data["default_token"])
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the vocabulary as JSON (never pickle), atomically."""
+        from .files import atomic_path
+
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Vocab":
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def __repr__(self) -> str:
+        return f"Vocab(size={len(self)}, first={self.itos[:6]})"

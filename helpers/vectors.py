@@ -1,0 +1,175 @@
+"""Pretrained word vectors (GloVe) and embedding matrices aligned to a `Vocab`.
+
+Replaces torchtext's `Field.build_vocab(..., vectors="glove.6B.100d")`.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .files import DataError, atomic_path, cache_dir, data_dir, fetch
+from .text import Vocab
+
+GLOVE_6B_URL = "https://nlp.stanford.edu/data/glove.6B.zip"
+# Stanford publishes no checksum for glove.6B.zip, so a download is verified by the
+# zip's own CRC-32 of each member and, where known, by the member's sha256 below.
+GLOVE_6B_SHA256: str | None = None
+GLOVE_MEMBER_SHA256 = {
+    "glove.6B.50d.txt": "d8f717f8dd4b545cb7f418ef9f3d0c3e6e68a6f48b97d32f8b7aae40cb31f96f",
+}
+_GLOVE_NAME = re.compile(r"^glove\.6B\.(50|100|200|300)d$")
+
+
+@dataclass
+class Vectors:
+    """`itos`: words; `vectors`: float32 [n_words, dim]; `stoi`: word -> row."""
+
+    itos: list[str]
+    vectors: torch.Tensor
+    name: str = ""
+
+    def __post_init__(self):
+        self.stoi = {word: i for i, word in enumerate(self.itos)}
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.stoi
+
+    def __getitem__(self, word: str) -> torch.Tensor:
+        return self.vectors[self.stoi[word]]
+
+
+def parse_glove_text(lines, source: str = "vectors") -> tuple[list[str], np.ndarray]:
+    """Parse GloVe's text format (`word v1 ... vD` per line) into (words, float32 [n, D])."""
+    words, rows = [], []
+    for number, line in enumerate(tqdm(lines, desc=f"parsing {source}", unit="word", mininterval=1.0), 1):
+        line = line.rstrip("\n").rstrip(" ")
+        if not line:
+            continue
+        word, _, rest = line.partition(" ")
+        words.append(word)
+        rows.append(rest)
+    if not rows:
+        raise DataError(f"{source} has no vectors")
+    dim = rows[0].count(" ") + 1
+    # checked row by row: a short row and a long one would otherwise cancel out in the total
+    bad = next((i for i, row in enumerate(rows) if row.count(" ") != dim - 1), None)
+    if bad is not None:
+        raise DataError(f"{source} is malformed: rows do not all have {dim} numbers "
+                        f"(row {bad + 1}, word {words[bad]!r}, has {rows[bad].count(' ') + 1})")
+    try:
+        flat = np.array(" ".join(rows).split(" "), dtype=np.float32)
+    except ValueError as err:
+        raise DataError(f"{source} is malformed: {err}") from None
+    return words, flat.reshape(len(rows), dim)
+
+
+def _glove_source(name: str, directory: Path | None, cache) -> tuple[Path, str | None]:
+    """(file, zip member or None) holding `name`, preferring local copies."""
+    if directory is not None:
+        folder = directory / "glove"
+        for candidate in (folder / f"{name}.txt", folder / f"{name}.txt.gz"):
+            if candidate.is_file():
+                return candidate, None
+        if (folder / "glove.6B.zip").is_file():
+            return folder / "glove.6B.zip", f"{name}.txt"
+        raise DataError(f"no {name} vectors in {folder}: expected {name}.txt, {name}.txt.gz or glove.6B.zip")
+    return fetch(GLOVE_6B_URL, GLOVE_6B_SHA256, "glove.6B.zip", cache), f"{name}.txt"
+
+
+def _read_glove(path: Path, member: str | None) -> tuple[list[str], np.ndarray]:
+    try:
+        if member is not None:
+            with zipfile.ZipFile(path) as archive:
+                if member not in archive.namelist():
+                    raise DataError(f"{path} has no member {member} (members: {', '.join(archive.namelist())})")
+                raw = archive.read(member)  # ZipFile checks the CRC-32 and raises BadZipFile on mismatch
+            expected = GLOVE_MEMBER_SHA256.get(member)
+            if expected and hashlib.sha256(raw).hexdigest() != expected:
+                raise DataError(f"{path}:{member} does not match its known sha256")
+            return parse_glove_text(io.StringIO(raw.decode("utf-8")), f"{path.name}:{member}")
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as handle:
+            return parse_glove_text(handle, path.name)
+    except (zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path} is truncated or corrupt ({type(err).__name__}: {err})") from None
+
+
+def load_glove(name: str = "glove.6B.100d", data_directory=None, cache=None) -> Vectors:
+    """GloVe vectors by name (`glove.6B.{50,100,200,300}d`).
+
+    Looks in `<data_dir>/glove/` for `<name>.txt`, `<name>.txt.gz` or `glove.6B.zip`,
+    else downloads Stanford's `glove.6B.zip`. The parsed vectors are cached as
+    .npy (keyed by the source's size and mtime), so later loads take about a second.
+    """
+    if not _GLOVE_NAME.match(name):
+        raise DataError(f"unknown vectors {name!r}: use glove.6B.50d, glove.6B.100d, glove.6B.200d or glove.6B.300d")
+    path, member = _glove_source(name, data_dir(data_directory), cache)
+    stat = path.stat()
+    key = hashlib.sha256(json.dumps([str(path.resolve()), member, stat.st_size, stat.st_mtime_ns]).encode())
+    folder = cache_dir(cache) / "vectors" / f"{name}-{key.hexdigest()[:16]}"
+    try:
+        words = json.loads((folder / "words.json").read_text(encoding="utf-8"))
+        matrix = np.load(folder / "vectors.npy")
+    except (OSError, ValueError):
+        words, matrix = _read_glove(path, member)
+        with atomic_path(folder) as tmp:
+            tmp.mkdir()
+            np.save(tmp / "vectors.npy", matrix)
+            (tmp / "words.json").write_text(json.dumps(words, ensure_ascii=False), encoding="utf-8")
+    return Vectors(words, torch.from_numpy(matrix), name)
+
+
+def embedding_matrix(vocab: Vocab, vectors: Vectors, unk_init=torch.Tensor.normal_,
+                     lowercase_fallback: bool = False, seed: int | None = None) -> torch.Tensor:
+    """Rows of `vectors` for each vocabulary token: float32 [len(vocab), dim].
+
+    Tokens without a vector get `unk_init` of a fresh row (the tutorials used
+    `torch.Tensor.normal_`, i.e. N(0, 1)); `torch.nn.init.zeros_` gives zeros. torchtext
+    matched tokens exactly; `lowercase_fallback=True` also tries the lowercased token
+    (GloVe is lowercase). Zero the `<unk>`/`<pad>` rows afterwards as the lesson does.
+    """
+    generator_state = torch.random.get_rng_state() if seed is not None else None
+    if seed is not None:
+        torch.manual_seed(seed)
+    matrix = torch.empty(len(vocab), vectors.dim)
+    for index, token in enumerate(vocab.itos):
+        row = vectors.stoi.get(token)
+        if row is None and lowercase_fallback:
+            row = vectors.stoi.get(token.lower())
+        if row is None:
+            unk_init(matrix[index])
+        else:
+            matrix[index] = vectors.vectors[row]
+    if generator_state is not None:
+        torch.random.set_rng_state(generator_state)
+    return matrix
+
+
+def coverage(vocab: Vocab, vectors: Vectors, lowercase_fallback: bool = False) -> dict:
+    """How much of the vocabulary has a pretrained vector (specials not counted).
+
+    Returns {"found", "total", "share", "missing_examples"}.
+    """
+    tokens = [token for token in vocab.itos if token not in vocab.specials]
+    missing = [t for t in tokens if t not in vectors.stoi and not (lowercase_fallback and t.lower() in vectors.stoi)]
+    found = len(tokens) - len(missing)
+    return {"found": found, "total": len(tokens), "share": found / len(tokens) if tokens else 0.0,
+            "missing_examples": missing[:10]}

@@ -1,0 +1,542 @@
+"""helpers.data: reading IMDb / TREC / tables, splitting, and the prepared cache."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import helpers.data as data_module
+from conftest import FIXTURE_REVIEWS_PER_FOLDER, entries, leftovers, make_imdb_archive
+from helpers.data import (DataError, TextDataset, load_imdb, load_table, load_trec, read_imdb, read_table,
+                          read_trec, sample_per_label, stratified_split)
+from helpers.files import atomic_path
+from helpers.text import Tokenizer
+
+PER_SPLIT = 2 * FIXTURE_REVIEWS_PER_FOLDER
+
+
+class TokenizeCalled(RuntimeError):
+    pass
+
+
+def forbid_tokenizing(monkeypatch):
+    """Make any tokenizing in helpers.data raise, to prove a load came from the cache."""
+    def refuse(*args, **kwargs):
+        raise TokenizeCalled("tokenize_corpus was called")
+
+    monkeypatch.setattr(data_module, "tokenize_corpus", refuse)
+
+
+def assert_clean_cache(tmp_cache: Path):
+    """No prepared entry and no temporary left behind after a failed load."""
+    assert entries(tmp_cache / "prepared") == []
+    assert leftovers(tmp_cache) == []
+
+
+def copy_imdb(fixture_data_dir: Path, destination: Path) -> Path:
+    """A writable copy of the fixture data folder's imdb/ (folder layout); returns the data folder."""
+    shutil.copytree(fixture_data_dir / "imdb", destination / "imdb")
+    return destination
+
+
+def archive_data_dir(fixture_data_dir: Path, destination: Path, **kwargs) -> Path:
+    """A data folder holding imdb/aclImdb_v1.tar.gz built from the fixtures (and expected_counts.json)."""
+    make_imdb_archive(destination / "imdb" / "aclImdb_v1.tar.gz", fixture_data_dir / "imdb" / "aclImdb", **kwargs)
+    shutil.copy(fixture_data_dir / "imdb" / "expected_counts.json", destination / "imdb")
+    return destination
+
+
+# ---------------------------------------------------------------------------- TextDataset
+
+def test_text_dataset_basics():
+    dataset = TextDataset(["a", "b", "c"], [0, 1, 1], ["neg", "pos"])
+    assert dataset.labels.dtype == np.int64
+    assert "neg': 1" in repr(dataset) and "pos': 2" in repr(dataset)
+    assert dataset.subset([2, 0]).texts == ["c", "a"] and dataset.subset([2, 0]).labels.tolist() == [1, 0]
+    assert dataset.head(2).texts == ["a", "b"] and len(dataset.head(10)) == 3
+    with pytest.raises(ValueError, match="3 texts but 2 labels"):
+        TextDataset(["a", "b", "c"], [0, 1], ["neg", "pos"])
+
+
+# ---------------------------------------------------------------------------- IMDb
+
+def test_read_imdb_fixture_sizes_and_labels(imdb_fixture, fixture_data_dir):
+    assert set(imdb_fixture) == {"train", "test"}
+    for split, dataset in imdb_fixture.items():
+        assert len(dataset) == PER_SPLIT
+        assert dataset.label_names == ["neg", "pos"]
+        assert np.bincount(dataset.labels).tolist() == [FIXTURE_REVIEWS_PER_FOLDER] * 2
+        for label_index, label in enumerate(("neg", "pos")):
+            folder = fixture_data_dir / "imdb" / "aclImdb" / split / label
+            on_disk = {p.read_text(encoding="utf-8") for p in folder.glob("*.txt")}
+            assert {t for t, l in zip(dataset.texts, dataset.labels) if l == label_index} == on_disk
+
+
+def test_read_imdb_folder_and_archive_agree(imdb_fixture, fixture_data_dir, tmp_path):
+    from_archive = read_imdb(archive_data_dir(fixture_data_dir, tmp_path / "data"))
+    for split in ("train", "test"):
+        assert from_archive[split].texts == imdb_fixture[split].texts
+        assert from_archive[split].labels.tolist() == imdb_fixture[split].labels.tolist()
+
+
+def test_read_imdb_uses_env_data_dir(imdb_fixture, fixture_data_dir, monkeypatch):
+    monkeypatch.setenv("SENTIMENT_DATA_DIR", str(fixture_data_dir))
+    assert read_imdb()["test"].texts == imdb_fixture["test"].texts
+
+
+# ---------------------------------------------------------------------------- splitting and sampling
+
+def test_stratified_split_sizes_and_strata(imdb_fixture):
+    dataset = imdb_fixture["train"]
+    train, valid = stratified_split(dataset, 0.3, seed=1234)
+    assert (len(train), len(valid)) == (140, 60)
+    assert np.bincount(train.labels).tolist() == [70, 70]
+    assert np.bincount(valid.labels).tolist() == [30, 30]
+    assert not set(train.texts) & set(valid.texts)
+    assert sorted(train.texts + valid.texts) == sorted(dataset.texts)
+    # labels stay with their texts
+    label_of = dict(zip(dataset.texts, dataset.labels.tolist()))
+    assert all(label_of[t] == l for t, l in zip(valid.texts, valid.labels.tolist()))
+    # the labels are mixed, not sorted into blocks
+    assert 0 < train.labels[:20].sum() < 20
+
+
+def test_stratified_split_keeps_label_shares_unbalanced():
+    dataset = TextDataset([str(i) for i in range(100)], [0] * 80 + [1] * 20, ["a", "b"])
+    train, valid = stratified_split(dataset, 0.25, seed=0)
+    assert np.bincount(valid.labels).tolist() == [20, 5]
+    assert np.bincount(train.labels).tolist() == [60, 15]
+
+
+def test_stratified_split_seed_determinism(imdb_fixture):
+    dataset = imdb_fixture["train"]
+    first, again, other = (stratified_split(dataset, 0.3, seed=s) for s in (1234, 1234, 99))
+    assert first[0].texts == again[0].texts and first[1].texts == again[1].texts
+    assert set(first[1].texts) != set(other[1].texts)
+
+
+def test_stratified_split_subsets_tokens(imdb_fixture, imdb_corpus):
+    from dataclasses import replace
+
+    dataset = replace(imdb_fixture["train"], tokens=imdb_corpus)
+    train, valid = stratified_split(dataset, 0.3)
+    index = {text: i for i, text in enumerate(dataset.texts)}
+    for part in (train, valid):
+        for j in range(0, len(part), 13):
+            assert part.tokens.tokens(j) == imdb_corpus.tokens(index[part.texts[j]])
+
+
+@pytest.mark.parametrize("fraction", [0, 1, -0.1, 1.5])
+def test_stratified_split_rejects_bad_fraction(imdb_fixture, fraction):
+    with pytest.raises(ValueError, match="valid_fraction"):
+        stratified_split(imdb_fixture["train"], fraction)
+
+
+def test_sample_per_label_is_balanced_and_keeps_rare_labels():
+    dataset = TextDataset([str(i) for i in range(103)], [0] * 100 + [1] * 3, ["common", "rare"])
+    sample = sample_per_label(dataset, 10, seed=1)
+    assert len(sample) == 10 and np.bincount(sample.labels).tolist() == [7, 3]
+    assert sample_per_label(dataset, 500) is dataset
+    assert sample_per_label(dataset, 10, seed=1).texts == sample.texts
+
+
+# ---------------------------------------------------------------------------- TREC
+
+def raw_trec_labels(path: Path) -> list[str]:
+    return [line.split(b" ", 1)[0].decode() for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def test_read_trec_fixture_coarse(fixture_data_dir):
+    trec = read_trec(fixture_data_dir)
+    raw = raw_trec_labels(fixture_data_dir / "trec" / "train_5500.label")
+    assert (len(trec["train"]), len(trec["test"])) == (600, 150)
+    names = trec["train"].label_names
+    assert sorted(names) == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    counts = Counter(label.split(":")[0] for label in raw)
+    assert names == sorted(counts, key=lambda n: (-counts[n], n))  # falling frequency, ties alphabetical
+    assert [names[i] for i in trec["train"].labels] == [label.split(":")[0] for label in raw]
+    assert set(trec["test"].labels.tolist()) == set(range(6))
+    assert trec["test"].label_names == names
+
+
+def test_read_trec_fixture_fine(fixture_data_dir):
+    trec = read_trec(fixture_data_dir, fine=True)
+    raw = raw_trec_labels(fixture_data_dir / "trec" / "train_5500.label")
+    counts = Counter(raw)
+    names = trec["train"].label_names
+    assert names == sorted(counts, key=lambda n: (-counts[n], n))
+    assert all(":" in name for name in names) and len(names) == len(counts) > 6
+    assert [names[i] for i in trec["train"].labels] == raw
+
+
+def test_read_trec_decodes_the_bad_byte(fixture_data_dir):
+    assert b"sister\xf0city" in (fixture_data_dir / "trec" / "train_5500.label").read_bytes()
+    texts = read_trec(fixture_data_dir)["train"].texts
+    matches = [t for t in texts if "sister\ufffdcity" in t]
+    assert len(matches) == 1 and matches[0].startswith("Which city has the oldest relationship")
+
+
+# ---------------------------------------------------------------------------- your own tables
+
+def test_read_table_csv_with_custom_columns(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text('id,review,sentiment\n1,"Great, really great",positive\n2,"Bad.\nVery bad",negative\n'
+                    '3,fine,positive\n', encoding="utf-8")
+    dataset = read_table(path, text_column="review", label_column="sentiment")
+    assert dataset.texts == ["Great, really great", "Bad.\nVery bad", "fine"]
+    assert dataset.label_names == ["negative", "positive"]
+    assert dataset.labels.tolist() == [1, 0, 1]
+    fixed = read_table(path, "review", "sentiment", label_names=["positive", "negative"])
+    assert fixed.labels.tolist() == [0, 1, 0]
+
+
+def test_read_table_tsv(tmp_path):
+    path = tmp_path / "reviews.tsv"
+    path.write_text("text\tlabel\nnice, film\tpos\nawful\tneg\n", encoding="utf-8")
+    dataset = read_table(path)
+    assert dataset.texts == ["nice, film", "awful"] and dataset.label_names == ["neg", "pos"]
+    assert dataset.labels.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+def test_read_table_jsonl(tmp_path, suffix):
+    rows = [{"body": "good", "stars": "five"}, {"body": "bad", "stars": "one", "extra": 1},
+            {"body": "ok ünïcode", "stars": "three"}]
+    content = "\n".join(json.dumps(row) for row in rows) + "\n\n"
+    path = tmp_path / f"reviews{suffix}"
+    if suffix.endswith(".gz"):
+        with gzip.open(path, "wt", encoding="utf-8") as handle:
+            handle.write(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    dataset = read_table(path, text_column="body", label_column="stars")
+    assert dataset.texts == ["good", "bad", "ok ünïcode"]
+    assert dataset.label_names == ["five", "one", "three"]
+    assert dataset.labels.tolist() == [0, 1, 2]
+
+
+def test_read_table_numeric_labels(tmp_path):
+    path = tmp_path / "numbers.jsonl"
+    path.write_text('{"text": "a", "label": 1}\n{"text": "b", "label": 0}\n', encoding="utf-8")
+    dataset = read_table(path, label_names=[0, 1])
+    assert dataset.label_names == ["0", "1"] and dataset.labels.tolist() == [1, 0]
+
+
+# ---------------------------------------------------------------------------- prepared cache
+
+def test_load_imdb_second_call_reads_cache(fixture_data_dir, tmp_cache, monkeypatch, tokenizer):
+    first = load_imdb(data_directory=fixture_data_dir, workers=1)
+    assert len(entries(tmp_cache / "prepared")) == 1
+    assert first["train"].tokens.tokens(0) == tokenizer(first["train"].texts[0])
+    forbid_tokenizing(monkeypatch)
+    second = load_imdb(data_directory=fixture_data_dir)
+    for split in ("train", "test"):
+        assert second[split].texts == first[split].texts
+        assert second[split].labels.tolist() == first[split].labels.tolist()
+        assert list(second[split].tokens) == list(first[split].tokens)
+    assert second["test"].label_names == ["neg", "pos"]
+
+
+def test_cache_key_changes_with_tokenizer_settings(fixture_data_dir, tmp_cache, monkeypatch):
+    load_imdb(data_directory=fixture_data_dir, workers=1)
+    with monkeypatch.context() as patch:
+        forbid_tokenizing(patch)
+        with pytest.raises(TokenizeCalled):
+            load_imdb(Tokenizer(lowercase=True), data_directory=fixture_data_dir)
+    lower = load_imdb(Tokenizer(lowercase=True), data_directory=fixture_data_dir, workers=1)
+    assert len(entries(tmp_cache / "prepared")) == 2
+    words = lower["train"].tokens.words
+    assert all(word == word.lower() for word in words)
+
+
+def test_cache_key_changes_when_the_source_changes(fixture_data_dir, tmp_path, tmp_cache, monkeypatch):
+    data = archive_data_dir(fixture_data_dir, tmp_path / "data")
+    load_imdb(data_directory=data, workers=1)
+    archive = data / "imdb" / "aclImdb_v1.tar.gz"
+    archive.unlink()
+    make_imdb_archive(archive, fixture_data_dir / "imdb" / "aclImdb")
+    with archive.open("ab") as handle:  # same reviews, different bytes: size and mtime change
+        handle.write(b"\0" * 1024)
+    os.utime(archive, ns=(1_000_000_000, 1_000_000_000))
+    forbid_tokenizing(monkeypatch)
+    with pytest.raises(TokenizeCalled):
+        load_imdb(data_directory=data)
+
+
+def test_damaged_cache_entry_is_rebuilt(fixture_data_dir, tmp_cache, monkeypatch):
+    first = load_imdb(data_directory=fixture_data_dir, workers=1)
+    (entry,) = entries(tmp_cache / "prepared")
+    (tmp_cache / "prepared" / entry / "train" / "ids.npy").write_bytes(b"not numpy")
+    calls = []
+    real = data_module.tokenize_corpus
+    monkeypatch.setattr(data_module, "tokenize_corpus", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = load_imdb(data_directory=fixture_data_dir, workers=1)
+    assert calls == [1]
+    assert list(again["train"].tokens) == list(first["train"].tokens)
+    assert entries(tmp_cache / "prepared") == [entry] and leftovers(tmp_cache) == []
+
+
+def test_load_trec_caches_coarse_and_fine_separately(fixture_data_dir, tmp_cache, monkeypatch):
+    coarse = load_trec(data_directory=fixture_data_dir, workers=1)
+    fine = load_trec(data_directory=fixture_data_dir, fine=True, workers=1)
+    assert len(entries(tmp_cache / "prepared")) == 2
+    assert len(coarse["train"].label_names) == 6 and len(fine["train"].label_names) > 6
+    forbid_tokenizing(monkeypatch)
+    again = load_trec(data_directory=fixture_data_dir, fine=True)
+    assert again["test"].label_names == fine["test"].label_names
+    assert list(again["test"].tokens) == list(fine["test"].tokens)
+    assert len(again["train"]) == 600 and len(again["test"]) == 150
+
+
+def test_load_table_caches(tmp_path, tmp_cache, monkeypatch):
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\nDon't go,neg\nGo!,pos\n", encoding="utf-8")
+    dataset = load_table(path, workers=1)
+    assert list(dataset.tokens) == [["Do", "n't", "go"], ["Go", "!"]]
+    forbid_tokenizing(monkeypatch)
+    assert list(load_table(path).tokens) == [["Do", "n't", "go"], ["Go", "!"]]
+
+
+def test_sample_gives_small_balanced_uncached_splits(fixture_data_dir, tmp_cache):
+    small = load_imdb(data_directory=fixture_data_dir, sample=20)
+    for split in ("train", "test"):
+        assert len(small[split]) == 20
+        assert np.bincount(small[split].labels).tolist() == [10, 10]
+        assert len(small[split].tokens) == 20
+    assert entries(tmp_cache / "prepared") == []
+    trec = load_trec(data_directory=fixture_data_dir, sample=12)
+    assert len(trec["train"]) == 12 and np.bincount(trec["train"].labels).tolist() == [2] * 6
+
+
+# ---------------------------------------------------------------------------- bad input
+
+def test_missing_data_dir(tmp_path, monkeypatch):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DataError, match="does not exist") as err:
+        read_imdb(missing)
+    assert str(missing) in str(err.value)
+    monkeypatch.setenv("SENTIMENT_DATA_DIR", str(missing))
+    with pytest.raises(DataError, match="SENTIMENT_DATA_DIR"):
+        read_trec()
+
+
+def test_data_dir_without_imdb(tmp_path, tmp_cache):
+    (tmp_path / "data").mkdir()
+    with pytest.raises(DataError, match="no IMDb data") as err:
+        load_imdb(data_directory=tmp_path / "data")
+    assert str(tmp_path / "data") in str(err.value) and "aclImdb_v1.tar.gz" in str(err.value)
+    assert_clean_cache(tmp_cache)
+
+
+@pytest.mark.parametrize("keep", [0.05, 0.5, 0.97])
+def test_truncated_archive(fixture_data_dir, tmp_path, tmp_cache, keep):
+    data = archive_data_dir(fixture_data_dir, tmp_path / "data")
+    archive = data / "imdb" / "aclImdb_v1.tar.gz"
+    content = archive.read_bytes()
+    archive.write_bytes(content[:int(len(content) * keep)])
+    with pytest.raises(DataError, match="truncated or corrupt|wrong layout") as err:
+        load_imdb(data_directory=data, workers=1)
+    assert str(archive) in str(err.value)
+    assert_clean_cache(tmp_cache)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "zeros-inside"])
+def test_corrupt_archive(fixture_data_dir, tmp_path, tmp_cache, damage):
+    data = archive_data_dir(fixture_data_dir, tmp_path / "data")
+    archive = data / "imdb" / "aclImdb_v1.tar.gz"
+    content = archive.read_bytes()
+    if damage == "garbage":
+        archive.write_bytes(np.random.default_rng(0).bytes(50_000))
+    else:
+        archive.write_bytes(content[:30] + b"\0" * 2000 + content[2030:])
+    with pytest.raises(DataError, match="truncated or corrupt") as err:
+        load_imdb(data_directory=data, workers=1)
+    assert str(archive) in str(err.value)
+    assert_clean_cache(tmp_cache)
+
+
+def test_archive_with_a_missing_folder(fixture_data_dir, tmp_path, tmp_cache):
+    data = archive_data_dir(fixture_data_dir, tmp_path / "data", skip=("test/neg",))
+    with pytest.raises(DataError, match=r"wrong layout.*aclImdb/test/neg/, found 0") as err:
+        load_imdb(data_directory=data, workers=1)
+    assert "aclImdb_v1.tar.gz" in str(err.value)
+    assert_clean_cache(tmp_cache)
+
+
+def test_archive_of_the_wrong_size(fixture_data_dir, tmp_path):
+    """A complete archive of another size is rejected: 12,500 per folder unless declared."""
+    data = archive_data_dir(fixture_data_dir, tmp_path / "data")
+    (data / "imdb" / "expected_counts.json").unlink()
+    with pytest.raises(DataError, match=r"expected 12500 reviews in aclImdb/train/neg/, found 100"):
+        read_imdb(data)
+
+
+def test_folder_with_a_missing_file(fixture_data_dir, tmp_path, tmp_cache):
+    data = copy_imdb(fixture_data_dir, tmp_path / "data")
+    folder = data / "imdb" / "aclImdb" / "train" / "pos"
+    sorted(folder.glob("*.txt"))[0].unlink()
+    with pytest.raises(DataError, match=r"expected 100 reviews in aclImdb/train/pos/, found 99") as err:
+        load_imdb(data_directory=data, workers=1)
+    assert str(data / "imdb" / "aclImdb") in str(err.value)
+    assert_clean_cache(tmp_cache)
+
+
+def test_csv_missing_column(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text("review,label\nnice,pos\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"has no column 'text' \(columns: review, label\)") as err:
+        read_table(path)
+    assert str(path) in str(err.value)
+
+
+def test_unsupported_extension(tmp_path):
+    path = tmp_path / "reviews.txt"
+    path.write_text("text,label\nnice,pos\n", encoding="utf-8")
+    with pytest.raises(DataError, match="unsupported file type .txt") as err:
+        read_table(path)
+    assert str(path) in str(err.value)
+
+
+def test_invalid_json_line(tmp_path, tmp_cache):
+    path = tmp_path / "reviews.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": \n', encoding="utf-8")
+    with pytest.raises(DataError, match="line 2 is not valid JSON") as err:
+        load_table(path, workers=1)
+    assert str(path) in str(err.value)
+    assert_clean_cache(tmp_cache)
+
+
+def test_json_line_not_an_object(tmp_path):
+    path = tmp_path / "reviews.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n["b", "y"]\n', encoding="utf-8")
+    with pytest.raises(DataError, match="line 2 is not a JSON object"):
+        read_table(path)
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("text,label\nfine,pos\nonly text\n", "row 2: missing 'text' text or 'label' label"),
+    ("text,label\nnice,\n", "row 1: missing"),
+    ("text,label\n", "has no rows"),
+    ("", "has no column 'text'"),
+])
+def test_table_rows_with_problems(tmp_path, content, problem):
+    path = tmp_path / "t.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=problem.replace("(", r"\(")) as err:
+        read_table(path)
+    assert str(path) in str(err.value)
+
+
+def test_table_label_not_in_label_names(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_text("text\tlabel\na\tpos\nb\tmeh\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"labels not in label_names: \['meh'\]"):
+        read_table(path, label_names=["neg", "pos"])
+
+
+def test_table_missing_or_corrupt_file(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        read_table(tmp_path / "none.csv")
+    with pytest.raises(DataError, match="does not exist"):
+        load_table(tmp_path / "none.csv")
+    path = tmp_path / "broken.jsonl.gz"
+    path.write_bytes(b"definitely not gzip")
+    with pytest.raises(DataError, match="could not be read") as err:
+        read_table(path)
+    assert str(path) in str(err.value)
+
+
+def write_trec(folder: Path, train: bytes, test: bytes) -> Path:
+    (folder / "trec").mkdir(parents=True)
+    (folder / "trec" / "train_5500.label").write_bytes(train)
+    (folder / "trec" / "TREC_10.label").write_bytes(test)
+    return folder
+
+
+@pytest.mark.parametrize("bad_line", [b"no label here at all", b"LOC:city", b"LOC:city   "])
+def test_trec_malformed_line(tmp_path, tmp_cache, bad_line):
+    data = write_trec(tmp_path / "data", b"HUM:ind Who is it ?\n" + bad_line + b"\nNUM:date When ?\n",
+                      b"HUM:ind Who ?\n")
+    with pytest.raises(DataError, match="line 2 is not 'COARSE:fine question'") as err:
+        load_trec(data_directory=data, workers=1)
+    assert str(data / "trec" / "train_5500.label") in str(err.value)
+    assert_clean_cache(tmp_cache)
+
+
+def test_trec_missing_file(tmp_path):
+    data = tmp_path / "data"
+    (data / "trec").mkdir(parents=True)
+    (data / "trec" / "train_5500.label").write_bytes(b"HUM:ind Who ?\n")
+    with pytest.raises(DataError, match="no TREC file") as err:
+        read_trec(data)
+    assert "TREC_10.label" in str(err.value)
+
+
+def test_trec_test_label_unknown_in_train(tmp_path):
+    data = write_trec(tmp_path / "data", b"HUM:ind Who ?\n", b"LOC:city Where ?\n")
+    with pytest.raises(DataError, match=r"missing from train: \['LOC'\]"):
+        read_trec(data)
+
+
+def test_failure_while_tokenizing_leaves_no_cache_entry(fixture_data_dir, tmp_cache, monkeypatch):
+    with monkeypatch.context() as patch:
+        forbid_tokenizing(patch)
+        with pytest.raises(TokenizeCalled):
+            load_imdb(data_directory=fixture_data_dir)
+    assert_clean_cache(tmp_cache)
+    assert len(load_imdb(data_directory=fixture_data_dir, workers=1)["train"]) == PER_SPLIT
+    assert len(entries(tmp_cache / "prepared")) == 1
+
+
+def test_failure_while_writing_the_cache_leaves_no_entry(fixture_data_dir, tmp_cache, monkeypatch):
+    from helpers.corpus import TokenizedCorpus
+
+    real_save = TokenizedCorpus.save
+    calls = []
+
+    def save_then_fail(self, folder):
+        real_save(self, folder)
+        calls.append(folder)
+        if len(calls) == 2:  # the second split: the first one is already on disk
+            raise OSError("disk full")
+
+    monkeypatch.setattr(TokenizedCorpus, "save", save_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        load_imdb(data_directory=fixture_data_dir, workers=1)
+    assert len(calls) == 2 and not calls[0].exists()
+    assert_clean_cache(tmp_cache)
+
+
+def test_atomic_path_keeps_target_on_error(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old", encoding="utf-8")
+    with pytest.raises(ZeroDivisionError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("new, half written", encoding="utf-8")
+            1 / 0
+    assert target.read_text(encoding="utf-8") == "old"
+    assert entries(tmp_path) == ["out.txt"]
+
+
+def test_atomic_path_folders(tmp_path):
+    target = tmp_path / "entry"
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        (tmp / "a").write_text("1")
+    assert (target / "a").read_text() == "1"
+    with pytest.raises(KeyError):
+        with atomic_path(target) as tmp:
+            tmp.mkdir()
+            (tmp / "b").write_text("2")
+            raise KeyError("boom")
+    assert entries(target) == ["a"] and entries(tmp_path) == ["entry"]
+    with atomic_path(target) as tmp:  # success replaces the folder as a whole
+        tmp.mkdir()
+        (tmp / "b").write_text("2")
+    assert entries(target) == ["b"] and entries(tmp_path) == ["entry"]
