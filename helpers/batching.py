@@ -126,3 +126,13 @@ def make_loader(dataset: SequenceDataset, batch_size: int, pad_index: int, shuff
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=generator)
+
+
+def loaders_for(datasets: dict, vocab, batch_size: int, seed: int = 0, batch_first: bool = False,
+                min_length: int = 1, max_length: int | None = None) -> dict[str, DataLoader]:
+    """One loader per split of tokenized datasets (anything with `.tokens` and `.labels`):
+    "train" is shuffled by buckets, the others are sorted by length for fast evaluation."""
+    return {name: make_loader(SequenceDataset(*data.tokens.encode(vocab), data.labels), batch_size,
+                              vocab.pad_index, shuffle=(name == "train"), seed=seed, batch_first=batch_first,
+                              max_length=max_length, min_length=min_length)
+            for name, data in datasets.items()}

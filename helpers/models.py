@@ -64,6 +64,18 @@ class PackedLSTM(nn.Module):
             for layer in range(n_layers)])
         self.dropout = nn.Dropout(dropout)
 
+    def to_nn_lstm(self) -> nn.LSTM:
+        """An `nn.LSTM` with the same weights, to compare against packing (dropout not copied)."""
+        first = self.layers[0][0]
+        reference = nn.LSTM(first.input_size, first.hidden_size, num_layers=len(self.layers),
+                            bidirectional=len(self.layers[0]) == 2)
+        for layer, directions in enumerate(self.layers):
+            for direction, lstm in enumerate(directions):
+                suffix = f"l{layer}" + ("_reverse" if direction else "")
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(reference, f"{name}_{suffix}").data.copy_(getattr(lstm, f"{name}_l0").data)
+        return reference.to(first.weight_ih_l0.device)
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         batch = torch.arange(x.shape[1], device=x.device)
         last = lengths.to(x.device) - 1

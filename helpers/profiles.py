@@ -53,3 +53,49 @@ def default_vectors(directory: Path | None, preferred: str = "glove.6B.100d") ->
     if (folder / "glove.6B.zip").is_file() or present(preferred):
         return preferred
     return next((name for name in ("glove.6B.300d", "glove.6B.200d", "glove.6B.50d") if present(name)), preferred)
+
+
+@dataclass
+class LessonRun:
+    """Everything a lesson notebook resolves from its parameters; `save_metrics` writes its results."""
+
+    notebook: str
+    profile: Profile
+    data_dir: Path | None
+    epochs: int
+    device: "torch.device"
+    seed: int
+    results_dir: Path
+
+    def save_metrics(self, **fields) -> Path:
+        """`<results>/<notebook>/metrics.json` with the profile and device filled in."""
+        from .results import device_name, write_metrics
+
+        return write_metrics(self.results_dir.parent, self.notebook, profile=self.profile.name,
+                             device=device_name(self.device), **fields)
+
+
+def start_lesson(notebook: str, profile: str | None = None, data_dir=None, epochs: int = 5,
+                 device: str = "auto", seed: int = 1234, results_dir=None) -> LessonRun:
+    """Resolve a notebook's parameters, seed everything, and say what this run will do.
+
+    `results_dir` defaults to env `SENTIMENT_RESULTS_DIR`, else the repository's `results/`;
+    this run's files go to `<results_dir>/<notebook>/`.
+    """
+    from .files import REPO_ROOT
+    from .results import device_name, results_folder
+    from .training import get_device, set_seed
+
+    chosen = get_profile(profile)
+    set_seed(seed)
+    run = LessonRun(
+        notebook=notebook, profile=chosen, data_dir=lesson_data_dir(chosen, data_dir),
+        epochs=chosen.epochs or epochs, device=get_device(device), seed=seed,
+        results_dir=results_folder(results_dir or os.environ.get("SENTIMENT_RESULTS_DIR") or REPO_ROOT / "results",
+                                   notebook))
+    source = run.data_dir or "download cache"
+    print(f"profile {chosen.name} | data {source} | {run.epochs} epoch(s) | device {device_name(run.device)} "
+          f"| seed {seed}")
+    if chosen.name == "smoke":
+        print("smoke profile: a few hundred examples, 1 epoch. It checks the code runs; its numbers mean nothing.")
+    return run

@@ -16,13 +16,9 @@ def test_reverse_within_length_keeps_padding_last():
 @pytest.mark.parametrize("bidirectional,n_layers", [(True, 2), (False, 1), (True, 1)])
 def test_packed_lstm_matches_packed_nn_lstm(bidirectional, n_layers):
     torch.manual_seed(0)
-    reference = nn.LSTM(6, 8, num_layers=n_layers, bidirectional=bidirectional)
     ours = PackedLSTM(6, 8, n_layers, bidirectional, dropout=0.0)
-    for layer, directions in enumerate(ours.layers):
-        for direction, lstm in enumerate(directions):
-            suffix = f"l{layer}" + ("_reverse" if direction else "")
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                getattr(lstm, f"{name}_l0").data.copy_(getattr(reference, f"{name}_{suffix}").data)
+    reference = ours.to_nn_lstm()
+    assert sum(p.numel() for p in reference.parameters()) == sum(p.numel() for p in ours.parameters())
     x = torch.randn(7, 4, 6)
     lengths = torch.tensor([7, 3, 5, 1])
     _, (hidden, _) = reference(nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False))
