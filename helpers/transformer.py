@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -371,6 +372,12 @@ def encode_cached(encoder: Encoder, texts: Sequence[str], max_length: int, cache
     model = encoder.model.to(device).eval()
     pad = encoder.tokenizer.pad_token_id or 0
     autocast = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else contextlib.nullcontext()
+    needed = int(offsets[-1]) * encoder.hidden_size * 2
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder.parent).free
+    if needed > free:
+        raise DataError(f"the encoder features need {needed / 1e9:.1f} GB but {folder.parent} has "
+                        f"{free / 1e9:.1f} GB free: set SENTIMENT_CACHE_DIR to a bigger disk or lower MAX_LENGTH")
     with atomic_path(folder) as tmp:
         tmp.mkdir()
         np.save(tmp / "offsets.npy", offsets)
@@ -395,6 +402,24 @@ def encode_cached(encoder: Encoder, texts: Sequence[str], max_length: int, cache
                 "batches": len(batches), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return FeatureStore(folder, from_cache=False)
+
+
+def time_encoder(encoder: Encoder, texts: Sequence[str], max_length: int, device=None,
+                 batch_tokens: int = 8192) -> dict:
+    """Encode `texts` once without caching (as `encode_cached` does) and time it:
+    {"reviews", "tokens", "seconds", "seconds_per_review"}, tokenizing included."""
+    device = torch.device(device) if device is not None else next(encoder.model.parameters()).device
+    start = time.perf_counter()
+    ids = tokenize_texts(encoder.tokenizer, texts, max_length)
+    lengths = np.array([len(row) for row in ids])
+    autocast = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else contextlib.nullcontext()
+    with torch.inference_mode(), autocast:
+        for batch in _token_batches(lengths, batch_tokens):
+            padded, batch_lengths = pad_ids([ids[i] for i in batch], encoder.tokenizer.pad_token_id or 0)
+            encoder_features(encoder.model, padded.to(device), batch_lengths).float().cpu()
+    seconds = time.perf_counter() - start
+    return {"reviews": len(texts), "tokens": int(lengths.sum()), "seconds": seconds,
+            "seconds_per_review": seconds / max(len(texts), 1)}
 
 
 # ---------------------------------------------------------------------------- batches of features
