@@ -117,17 +117,37 @@ def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool) -
             row.update({key: metrics.get(key) for key in
                         ("test_accuracy", "test_loss", "device", "epochs", "vectors", "profile", "git_commit",
                          "n_train", "n_valid", "n_test", "train_seconds", "beyond", "model")})
+    with atomic_path(folder / "run.json") as tmp:
+        tmp.write_text(json.dumps(row, indent=2) + "\n", encoding="utf-8")
     return row
 
 
-def summary_markdown(rows: list[dict], profile: str, commit: str) -> str:
-    """The summary table as Markdown."""
-    lines = [f"# Results ({profile} profile)", "",
-             f"Commit `{commit}`, written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
-             "Test accuracy on the official test sets (IMDb 25,000 reviews, TREC 500 questions); "
-             "the tutorial column is the original tutorials' published figure.", "",
-             "| # | notebook | test accuracy | tutorial | beyond the tutorial | device | epochs | minutes |",
-             "|---|---|---|---|---|---|---|---|"]
+def collect_rows(output_dir: Path) -> list[dict]:
+    """The latest runner row of every available lesson found in `output_dir` (this run's or an earlier one's)."""
+    rows = []
+    for lesson in available_lessons():
+        path = output_dir / lesson.stem / "run.json"
+        if path.is_file():
+            rows.append(json.loads(path.read_text(encoding="utf-8")))
+    return rows
+
+
+def update_readme(table: str, readme: Path = REPO_ROOT / "README.md") -> None:
+    """Put `table` between the README's results markers."""
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    text = readme.read_text(encoding="utf-8")
+    if start not in text or end not in text:
+        raise SystemExit(f"{readme} has no {start} ... {end} markers")
+    head, rest = text.split(start, 1)
+    with atomic_path(readme) as tmp:
+        tmp.write_text(head + start + "\n" + table + end + rest.split(end, 1)[1], encoding="utf-8")
+
+
+def summary_table(rows: list[dict]) -> str:
+    """The results as a Markdown table, one row per notebook."""
+    lines = ["| # | notebook | test accuracy | tutorial | beyond the tutorial | profile | device | epochs "
+             "| minutes | commit |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         if "error" in row:
             result = f"**failed**: {row['error'].splitlines()[0][:120]}"
@@ -137,12 +157,21 @@ def summary_markdown(rows: list[dict], profile: str, commit: str) -> str:
             extra = row.get("beyond") or {}
             beyond = f"{100 * extra['test_accuracy']:.2f}% ({extra.get('how', '')})" if extra else ""
         lines.append(f"| {row['lesson']} | {row['notebook']} | {result} | {row['published_accuracy']:.2f}% | "
-                     f"{beyond} | {row.get('device') or ''} | {row.get('epochs') or ''} | {row['minutes']:.1f} |")
-    total = sum(row["minutes"] for row in rows)
-    lines += ["", f"Total: {total:.1f} minutes."]
-    if profile == "smoke":
-        lines += ["", "Smoke profile: a few hundred examples and one epoch. These numbers only show the code runs."]
+                     f"{beyond} | {row.get('profile') or ''} | {row.get('device') or ''} | "
+                     f"{row.get('epochs') or ''} | {row['minutes']:.1f} | `{(row.get('git_commit') or '')[:12]}` |")
+    lines += ["", f"Total: {sum(row['minutes'] for row in rows):.1f} minutes (whole notebooks, as run by "
+              "`python -m helpers.run`)."]
+    if any(row.get("profile") == "smoke" for row in rows):
+        lines += ["", "Smoke profile rows: a few hundred examples and one epoch; they only show the code runs."]
     return "\n".join(lines) + "\n"
+
+
+def summary_markdown(rows: list[dict], commit: str) -> str:
+    """The summary page: a header and the table."""
+    return (f"# Results\n\nWritten {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m helpers.run` "
+            f"(at commit `{commit}`). Test accuracy on the official test sets (IMDb: 25,000 reviews, TREC: 500 "
+            "questions); *tutorial* is the original tutorials' published figure; *commit* is the one each "
+            "notebook's run recorded.\n\n" + summary_table(rows))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=REPO_ROOT / "results")
     parser.add_argument("--inplace", action="store_true", help="write the executed notebooks over notebooks/*.ipynb")
     parser.add_argument("--quiet", action="store_true", help="do not stream the notebooks' output")
+    parser.add_argument("--readme", action="store_true", help="also write the results table into README.md")
     args = parser.parse_args(argv)
     lessons = select(args.only)
     output_dir = args.output_dir.resolve()
@@ -166,12 +196,15 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         status = f"FAILED: {row['error'].splitlines()[0]}" if "error" in row else f"{row['test_accuracy']:.2%}"
         tqdm.write(f"[{lesson.stem}] {status} in {row['minutes']:.1f} min", file=sys.stderr)
+    everything = collect_rows(output_dir)  # this run's rows and those of earlier runs into the same folder
     with atomic_path(output_dir / "summary.json") as tmp:
-        tmp.write_text(json.dumps({"profile": args.profile, "git_commit": commit, "notebooks": rows}, indent=2)
-                       + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps({"git_commit": commit, "notebooks": everything}, indent=2) + "\n",
+                       encoding="utf-8")
     with atomic_path(output_dir / "summary.md") as tmp:
-        tmp.write_text(summary_markdown(rows, args.profile, commit), encoding="utf-8")
-    print(summary_markdown(rows, args.profile, commit))
+        tmp.write_text(summary_markdown(everything, commit), encoding="utf-8")
+    if args.readme:
+        update_readme(summary_table(everything))
+    print(summary_markdown(everything, commit))
     failed = [row["notebook"] for row in rows if "error" in row]
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)

@@ -1,0 +1,103 @@
+"""The papermill batch runner: ordering, summaries, failure handling, in-place runs."""
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from helpers import run as runner
+
+
+def _write_notebook(path, sources, parameters=None):
+    notebook = new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cells = []
+    if parameters is not None:
+        cell = new_code_cell(parameters)
+        cell.metadata["tags"] = ["parameters"]
+        cells.append(cell)
+    cells += [new_code_cell(source) for source in sources]
+    notebook.cells = cells
+    nbformat.write(notebook, path)
+
+
+WRITE_METRICS = """
+import json, os, pathlib
+folder = pathlib.Path(os.environ["SENTIMENT_RESULTS_DIR"]) / NAME
+folder.mkdir(parents=True, exist_ok=True)
+(folder / "metrics.json").write_text(json.dumps({"test_accuracy": 0.75, "test_loss": 0.5, "device": "cpu",
+                                                 "epochs": 1, "profile": os.environ["SENTIMENT_PROFILE"]}))
+print("profile", os.environ["SENTIMENT_PROFILE"])
+"""
+
+
+@pytest.fixture
+def lessons(tmp_path, monkeypatch):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _write_notebook(folder / "01_good.ipynb", [WRITE_METRICS], parameters='NAME = "01_good"')
+    _write_notebook(folder / "02_bad.ipynb", ["raise ValueError('broken on purpose')"])
+    _write_notebook(folder / "03_good.ipynb", [WRITE_METRICS], parameters='NAME = "03_good"')
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", folder)
+    monkeypatch.setattr(runner, "LESSONS", [runner.Lesson(1, "01_good", "one", 50.0),
+                                            runner.Lesson(2, "02_bad", "two", 60.0),
+                                            runner.Lesson(3, "03_good", "three", 70.0)])
+    return folder
+
+
+def test_failure_is_reported_others_run_and_exit_code_is_one(lessons, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = runner.main(["--profile", "smoke", "--output-dir", str(out), "--quiet"])
+    assert code == 1
+    summary = json.loads((out / "summary.json").read_text())
+    rows = {row["notebook"]: row for row in summary["notebooks"]}
+    assert [row["lesson"] for row in summary["notebooks"]] == [1, 2, 3]
+    assert "broken on purpose" in rows["02_bad"]["error"] and "ValueError" in rows["02_bad"]["error"]
+    assert rows["01_good"]["test_accuracy"] == 0.75 and rows["03_good"]["profile"] == "smoke"
+    assert (out / "02_bad" / "02_bad.failed.ipynb").is_file()  # what ran is kept for debugging
+    assert not (out / "02_bad" / "02_bad.ipynb").exists()
+    assert (out / "01_good" / "01_good.ipynb").is_file()
+    table = (out / "summary.md").read_text()
+    assert "**failed**" in table and "75.00%" in table and "50.00%" in table
+    assert "02_bad" in capsys.readouterr().err
+
+
+def test_only_selects_lessons_and_rejects_unknown(lessons, tmp_path):
+    out = tmp_path / "out"
+    assert runner.main(["--profile", "smoke", "--only", "3", "--output-dir", str(out), "--quiet"]) == 0
+    assert [row["lesson"] for row in json.loads((out / "summary.json").read_text())["notebooks"]] == [3]
+    with pytest.raises(SystemExit, match="no notebook for lesson"):
+        runner.main(["--only", "9", "--output-dir", str(out)])
+    with pytest.raises(SystemExit, match="lesson numbers"):
+        runner.main(["--only", "one", "--output-dir", str(out)])
+
+
+def test_inplace_writes_outputs_into_the_notebook_without_injected_cell(lessons, tmp_path):
+    out = tmp_path / "out"
+    assert runner.main(["--profile", "smoke", "--only", "1", "--output-dir", str(out), "--inplace",
+                        "--quiet"]) == 0
+    notebook = nbformat.read(lessons / "01_good.ipynb", as_version=4)
+    assert not any("injected-parameters" in cell.metadata.get("tags", []) for cell in notebook.cells)
+    assert "profile smoke" in notebook.cells[1].outputs[0]["text"]
+
+
+def test_a_notebook_that_writes_no_metrics_is_a_failure(lessons, tmp_path):
+    _write_notebook(lessons / "03_good.ipynb", ["print('forgot the metrics')"])
+    out = tmp_path / "out"
+    assert runner.main(["--profile", "smoke", "--only", "3", "--output-dir", str(out), "--quiet"]) == 1
+    row = json.loads((out / "summary.json").read_text())["notebooks"][0]
+    assert "wrote no fresh" in row["error"]
+
+def test_summary_keeps_earlier_runs_and_readme_table_is_replaced(lessons, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    assert runner.main(["--profile", "smoke", "--only", "1", "--output-dir", str(out), "--quiet"]) == 0
+    assert runner.main(["--profile", "smoke", "--only", "3", "--output-dir", str(out), "--quiet"]) == 0
+    rows = json.loads((out / "summary.json").read_text())["notebooks"]
+    assert [row["lesson"] for row in rows] == [1, 3]  # lesson 1 from the earlier run is still listed
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:start -->\nold table\n<!-- results:end -->\noutro\n")
+    runner.update_readme(runner.summary_table(rows), readme)
+    text = readme.read_text()
+    assert "old table" not in text and "| 1 | 01_good | 75.00%" in text and text.endswith("outro\n")
+    with pytest.raises(SystemExit, match="markers"):
+        runner.update_readme("x", out / "summary.md")
