@@ -68,3 +68,52 @@ def build_bundles(root: Path, names=BUNDLE_NAMES) -> Path:
         model, vocab, tokenizer, kwargs, _ = train_small(name)
         export_bundle(model, vocab, tokenizer, root / name, **kwargs)
     return root
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+COMMITTED_MODELS = REPO_ROOT / "deployment" / "models"
+
+
+def committed_bundles_present(names=("sentiment", "question-type")) -> bool:
+    return all((COMMITTED_MODELS / name / "meta.json").is_file() for name in names)
+
+
+def bundles_for_tests(tmp_root: Path) -> Path:
+    """The folder of bundles the deployment tests serve: deployment/models when it holds the
+    bundles, else fixture-trained ones built in `tmp_root`. sentiment-cnn is always available:
+    taken from deployment/models when present, else built."""
+    if committed_bundles_present(("sentiment", "question-type", "sentiment-cnn")):
+        return COMMITTED_MODELS
+    root = tmp_root / "models"
+    root.mkdir(parents=True, exist_ok=True)
+    import shutil
+
+    for name in BUNDLE_NAMES:
+        if (COMMITTED_MODELS / name / "meta.json").is_file():
+            shutil.copytree(COMMITTED_MODELS / name, root / name)
+        else:
+            build_bundles(root, [name])
+    return root
+
+
+def http_event(method: str, body=None, version: str = "2.0", base64_body: bool = False, path: str = "/sentiment"):
+    """An API Gateway proxy event: HTTP API payload 2.0 or REST API payload 1.0."""
+    import base64
+
+    if isinstance(body, (dict, list)):
+        import json
+
+        body = json.dumps(body)
+    if base64_body and body is not None:
+        raw = body if isinstance(body, bytes) else body.encode("utf-8")
+        body = base64.b64encode(raw).decode("ascii")
+    if version == "2.0":
+        return {"version": "2.0", "routeKey": f"{method} {path}", "rawPath": path, "rawQueryString": "",
+                "headers": {"content-type": "application/json"},
+                "requestContext": {"http": {"method": method, "path": path, "sourceIp": "127.0.0.1"},
+                                   "stage": "$default"},
+                "body": body, "isBase64Encoded": base64_body}
+    return {"resource": path, "path": path, "httpMethod": method, "headers": {"Content-Type": "application/json"},
+            "multiValueHeaders": {}, "queryStringParameters": None, "requestContext": {"httpMethod": method,
+                                                                                      "stage": "prod"},
+            "body": body, "isBase64Encoded": base64_body}
