@@ -128,11 +128,15 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _dispatch
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default listen backlog (5) resets connections when many clients connect at once
+
+
 def make_server(host: str = "127.0.0.1", port: int = 8000, quiet: bool = False) -> ThreadingHTTPServer:
     """A threaded server for the site and the API (port 0: any free port). Call serve_forever()."""
     handler_class = type("LocalHandler", (Handler,), {"routes": _routes(), "quiet": quiet})
-    server = ThreadingHTTPServer((host, port), handler_class)
-    server.daemon_threads = True
+    server = Server((host, port), handler_class)
     return server
 
 
