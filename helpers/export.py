@@ -1,0 +1,201 @@
+"""Export a trained lesson model as a deployment bundle: ONNX model + JSON, nothing pickled.
+
+A bundle is a folder:
+
+    model.onnx      the network, inputs `ids` int64 [batch, time] and `lengths` int64 [batch]
+                    (both with dynamic axes), output `logits` float32 [batch, n_outputs]
+    vocab.json      the vocabulary (`Vocab.save`: itos, specials, default token)
+    tokenizer.json  the tokenizer settings (`Tokenizer.config`) plus `bigrams` and `min_length`
+    meta.json       task, labels, tokenizer settings, source notebook and its test accuracy,
+                    sha256 of every other file, created_at, git commit, version
+
+The deployed handler (deployment/handler.py) needs no torch: it reads these files,
+checks the sha256 sums, tokenizes with `helpers.text` exactly as in training and runs
+the model with ONNX Runtime. `check_parity` compares ONNX Runtime with torch.
+
+In the notebooks: `export_bundle(..., destination=bundle_destination(run, "sentiment"))`
+writes to `deployment/models/<name>/` in the full profile and to the run's results
+folder (`<results>/<notebook>/bundle`) in the smoke profile, so quick runs never
+overwrite the committed bundles.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from .files import REPO_ROOT, atomic_path, sha256_file
+from .text import Tokenizer, Vocab
+
+BUNDLE_FORMAT = 1
+DEPLOYMENT_MODELS_DIR = REPO_ROOT / "deployment" / "models"
+MODEL_FILE, VOCAB_FILE, TOKENIZER_FILE, META_FILE = "model.onnx", "vocab.json", "tokenizer.json", "meta.json"
+OPSET = 17
+
+# What each task's outputs mean, for the handler and the website.
+TASKS = {
+    "sentiment": {"output": "sigmoid", "description": "IMDb movie review sentiment"},
+    "question-type": {"output": "softmax", "description": "TREC question type (coarse classes)"},
+}
+READABLE_LABELS = {"neg": "negative", "pos": "positive"}
+
+
+def bundle_destination(run, name: str) -> Path:
+    """Where a lesson exports its bundle: `deployment/models/<name>` for a full run,
+    `<results>/<notebook>/bundle` for any other profile (smoke runs never touch the committed bundles)."""
+    if run.profile.name == "full":
+        return DEPLOYMENT_MODELS_DIR / name
+    return Path(run.results_dir) / "bundle"
+
+
+def export_onnx(model, path: str | os.PathLike | None = None, min_length: int = 1, opset: int = OPSET) -> bytes:
+    """The model as ONNX bytes (also written to `path` if given), traced on the CPU in eval mode.
+
+    Uses the TorchScript exporter (`dynamo=False`): it handles these small models with
+    dynamic batch and time axes and needs no onnxscript. The model is put back on its
+    device and in its training mode afterwards.
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model = model.cpu().eval()
+    width = max(min_length, 6)
+    ids = torch.ones((2, width), dtype=torch.int64)
+    lengths = torch.tensor([width, max(min_length, 1)], dtype=torch.int64)
+    buffer = io.BytesIO()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            torch.onnx.export(
+                model, (ids, lengths), buffer, input_names=["ids", "lengths"], output_names=["logits"],
+                dynamic_axes={"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch"}},
+                opset_version=opset, dynamo=False, do_constant_folding=True)
+    finally:
+        model.to(device).train(was_training)
+    data = buffer.getvalue()
+    if path is not None:
+        with atomic_path(path) as tmp:
+            Path(tmp).write_bytes(data)
+    return data
+
+
+def export_bundle(model, vocab: Vocab, tokenizer: Tokenizer, destination: str | os.PathLike, *, name: str,
+                  task: str, labels: Sequence[str], bigrams: bool = False, min_length: int = 1,
+                  source_notebook: str | None = None, test_accuracy: float | None = None,
+                  profile: str | None = None, provisional: bool = False, notes: str | None = None,
+                  check_texts: Sequence[str] | None = None) -> Path:
+    """Write the bundle folder `destination` atomically (a half-written bundle is never left) and return it.
+
+    `task`: "sentiment" (one logit, sigmoid) or "question-type" (one logit per label, softmax).
+    `labels`: names in output order (IMDb's "neg"/"pos", TREC's coarse classes).
+    `bigrams` / `min_length`: what training used (`add_bigrams`, the collate's padding).
+    `check_texts`: when given, the export is checked with `check_parity` on them before it is kept.
+    """
+    import onnx
+    import torch
+
+    from .results import git_commit
+
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
+    n_outputs = model.fc.out_features
+    expected = 1 if TASKS[task]["output"] == "sigmoid" else len(labels)
+    if n_outputs != expected:
+        raise ValueError(f"a {task} model needs {expected} output(s) for labels {list(labels)}, this one has {n_outputs}")
+    destination = Path(destination)
+    tokenizer_settings = {**tokenizer.config, "bigrams": bool(bigrams), "min_length": int(min_length)}
+    with atomic_path(destination) as tmp:
+        tmp.mkdir(parents=True)
+        onnx_bytes = export_onnx(model, tmp / MODEL_FILE, min_length=min_length)
+        onnx.checker.check_model(onnx.load_from_string(onnx_bytes))
+        vocab.save(tmp / VOCAB_FILE)
+        (tmp / TOKENIZER_FILE).write_text(json.dumps(tokenizer_settings, indent=2) + "\n", encoding="utf-8")
+        files = {file: sha256_file(tmp / file) for file in (MODEL_FILE, VOCAB_FILE, TOKENIZER_FILE)}
+        created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        meta = {
+            "format": BUNDLE_FORMAT,
+            "name": name,
+            "version": f"{created[:10].replace('-', '')}-{files[MODEL_FILE][:8]}",
+            "task": task,
+            "description": TASKS[task]["description"],
+            "output": TASKS[task]["output"],
+            "labels": list(labels),
+            "display_labels": [READABLE_LABELS.get(label, label) for label in labels],
+            "architecture": type(model).__name__,
+            "vocab_size": len(vocab),
+            "tokenizer": tokenizer_settings,
+            "onnx": {"file": MODEL_FILE, "opset": OPSET, "inputs": {"ids": "int64 [batch, time]",
+                                                                     "lengths": "int64 [batch]"},
+                     "outputs": {"logits": f"float32 [batch, {n_outputs}]"}},
+            "source_notebook": source_notebook,
+            "profile": profile,
+            "test_accuracy": None if test_accuracy is None else float(test_accuracy),
+            "provisional": bool(provisional),
+            "notes": notes,
+            "files": files,
+            "created_at": created,
+            "git_commit": git_commit(),
+            "torch_version": torch.__version__,
+            "onnx_version": onnx.__version__,
+        }
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        if check_texts:
+            check_parity(model, tmp, check_texts)
+    size = sum(path.stat().st_size for path in destination.iterdir())
+    print(f"exported {name} ({type(model).__name__}, {task}) to {destination}: {size / 1e6:.1f} MB, "
+          f"version {meta['version']}")
+    return destination
+
+
+def read_bundle_meta(bundle: str | os.PathLike, verify: bool = True) -> dict:
+    """meta.json of a bundle; with `verify`, raise ValueError if a file is missing or its sha256 differs."""
+    bundle = Path(bundle)
+    meta = json.loads((bundle / META_FILE).read_text(encoding="utf-8"))
+    if verify:
+        for file, digest in meta["files"].items():
+            path = bundle / file
+            if not path.is_file():
+                raise ValueError(f"bundle {bundle} is missing {file}")
+            if sha256_file(path) != digest:
+                raise ValueError(f"bundle {bundle}: sha256 of {file} does not match meta.json")
+    return meta
+
+
+def check_parity(model, bundle: str | os.PathLike, texts: Sequence[str], atol: float = 1e-5,
+                 batch_size: int = 32) -> float:
+    """Run `texts` through torch and through the bundle with ONNX Runtime; return the largest logit
+    difference, raising AssertionError above `atol`. Texts are encoded by the bundle's own settings."""
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    from .training import encode_texts
+
+    bundle = Path(bundle)
+    meta = read_bundle_meta(bundle)
+    settings = meta["tokenizer"]
+    tokenizer = Tokenizer.from_config(settings)
+    vocab = Vocab.load(bundle / VOCAB_FILE)
+    session = onnxruntime.InferenceSession(str(bundle / MODEL_FILE), providers=["CPUExecutionProvider"])
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    worst = 0.0
+    try:
+        for start in range(0, len(texts), batch_size):
+            ids, lengths = encode_texts(texts[start:start + batch_size], tokenizer, vocab,
+                                        bigrams=settings["bigrams"], min_length=settings["min_length"])
+            with torch.inference_mode():
+                expected = model(ids.to(device), lengths).float().cpu().numpy()
+            got = session.run(["logits"], {"ids": ids.numpy(), "lengths": lengths.numpy()})[0]
+            worst = max(worst, float(np.abs(expected - got).max()))
+    finally:
+        model.train(was_training)
+    if worst > atol:
+        raise AssertionError(f"ONNX Runtime and torch differ by {worst:.2e} (> {atol:.0e}) on the bundle {bundle}")
+    return worst

@@ -1,0 +1,121 @@
+"""Model export: ONNX Runtime must agree with torch, bundles are JSON + ONNX with checksums."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deploy_support import train_small
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def fixture_reviews():
+    """100 real reviews from the committed fixtures: both labels, short and long."""
+    from helpers.data import read_imdb
+
+    from deploy_support import FIXTURE_DATA
+
+    test = read_imdb(FIXTURE_DATA)["test"]
+    order = np.argsort([len(text) for text in test.texts])
+    picked = sorted(set(order[:50].tolist()) | set(order[-50:].tolist()))  # the 50 shortest and 50 longest
+    return [test.texts[i] for i in picked]
+
+
+@pytest.mark.parametrize("name", ["sentiment", "sentiment-cnn", "question-type"])
+def test_onnx_matches_torch(name, tmp_path, fixture_reviews):
+    from helpers.export import check_parity, export_bundle
+
+    model, vocab, tokenizer, kwargs, test_texts = train_small(name)
+    texts = fixture_reviews if name != "question-type" else test_texts[:100]
+    assert len(texts) == 100
+    bundle = export_bundle(model, vocab, tokenizer, tmp_path / name, **kwargs)
+    worst = check_parity(model, bundle, texts, atol=1e-5)
+    assert worst <= 1e-5
+    # batch of one (no padding) and single short inputs agree too
+    assert check_parity(model, bundle, ["Awful!", "ok", "a"], batch_size=1) <= 1e-5
+
+
+def test_random_init_cnn_parity_on_reviews(tmp_path, fixture_reviews):
+    """Untrained (random) weights: parity is about the export, not the training."""
+    from helpers.export import check_parity, export_bundle
+    from helpers.models import CNN
+    from helpers.text import Tokenizer, Vocab
+
+    tokenizer = Tokenizer()
+    vocab = Vocab.build(tokenizer(text) for text in fixture_reviews)
+    model = CNN(len(vocab), 32, 10, [3, 4, 5], 1, 0.5, vocab.pad_index).eval()
+    bundle = export_bundle(model, vocab, tokenizer, tmp_path / "cnn", name="cnn", task="sentiment",
+                           labels=["neg", "pos"], min_length=5)
+    assert check_parity(model, bundle, fixture_reviews) <= 1e-5
+
+
+def test_bundle_contents(tmp_path):
+    from helpers.export import export_bundle, read_bundle_meta
+    from helpers.files import sha256_file
+    from helpers.text import Vocab
+
+    model, vocab, tokenizer, kwargs, _ = train_small("sentiment")
+    bundle = export_bundle(model, vocab, tokenizer, tmp_path / "b", **{**kwargs, "test_accuracy": 0.5})
+    assert sorted(p.name for p in bundle.iterdir()) == ["meta.json", "model.onnx", "tokenizer.json", "vocab.json"]
+    meta = read_bundle_meta(bundle)
+    assert meta["task"] == "sentiment" and meta["labels"] == ["neg", "pos"]
+    assert meta["display_labels"] == ["negative", "positive"]
+    assert meta["tokenizer"]["bigrams"] is True and meta["tokenizer"]["min_length"] == 1
+    assert meta["tokenizer"]["kind"] == "spacy-blank"
+    assert meta["test_accuracy"] == 0.5 and meta["source_notebook"] == "tests (fixtures)"
+    assert meta["created_at"] and meta["git_commit"] and meta["version"].endswith(meta["files"]["model.onnx"][:8])
+    for file, digest in meta["files"].items():
+        assert sha256_file(bundle / file) == digest
+    assert Vocab.load(bundle / "vocab.json").itos == vocab.itos
+    for path in bundle.iterdir():  # nothing pickled: JSON files parse, the model is ONNX protobuf
+        data = path.read_bytes()
+        assert not data.startswith(b"\x80"), f"{path.name} looks like a pickle"
+        if path.suffix == ".json":
+            json.loads(data)
+    import onnx
+
+    graph = onnx.load(str(bundle / "model.onnx")).graph
+    assert [i.name for i in graph.input] == ["ids", "lengths"] and [o.name for o in graph.output] == ["logits"]
+    dims = [[d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input]
+    assert dims == [["batch", "time"], ["batch"]]
+    assert all(i.type.tensor_type.elem_type == onnx.TensorProto.INT64 for i in graph.input)
+    assert max(o.version for o in onnx.load(str(bundle / "model.onnx")).opset_import if o.domain in ("", "ai.onnx")) >= 17
+
+
+def test_tampered_bundle_is_rejected(tmp_path):
+    from helpers.export import export_bundle, read_bundle_meta
+
+    model, vocab, tokenizer, kwargs, _ = train_small("question-type")
+    bundle = export_bundle(model, vocab, tokenizer, tmp_path / "q", **kwargs)
+    (bundle / "vocab.json").write_text((bundle / "vocab.json").read_text().replace("<unk>", "<UNK>", 1))
+    with pytest.raises(ValueError, match="sha256 of vocab.json"):
+        read_bundle_meta(bundle)
+    (bundle / "model.onnx").unlink()
+    with pytest.raises(ValueError, match="missing model.onnx"):
+        read_bundle_meta(bundle)
+
+
+def test_wrong_output_count_is_refused_and_leaves_nothing(tmp_path):
+    from helpers.export import export_bundle
+
+    model, vocab, tokenizer, kwargs, _ = train_small("question-type")
+    with pytest.raises(ValueError, match="output"):
+        export_bundle(model, vocab, tokenizer, tmp_path / "bad", **{**kwargs, "task": "sentiment"})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bundle_destination_keeps_smoke_runs_away_from_committed_bundles(tmp_path):
+    from helpers.export import DEPLOYMENT_MODELS_DIR, bundle_destination
+    from helpers.profiles import PROFILES, LessonRun
+
+    def run(profile):
+        return LessonRun(notebook="03_faster_sentiment", profile=PROFILES[profile], data_dir=None, epochs=1,
+                         device="cpu", seed=0, results_dir=tmp_path / "03_faster_sentiment")
+
+    assert bundle_destination(run("full"), "sentiment") == DEPLOYMENT_MODELS_DIR / "sentiment"
+    assert bundle_destination(run("smoke"), "sentiment") == tmp_path / "03_faster_sentiment" / "bundle"
+    assert Path(DEPLOYMENT_MODELS_DIR).parent.name == "deployment"

@@ -1,0 +1,157 @@
+"""The Lambda artifact: `serverless package` (Serverless Framework v3 + serverless-python-requirements,
+no Docker), unzipped under Lambda's 250 MB limit, and the handler working from the unzipped package
+alone, in a Python that sees nothing else (no torch, no venv)."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from deploy_support import COMMITTED_MODELS, REPO_ROOT, committed_bundles_present
+
+DEPLOYMENT = REPO_ROOT / "deployment"
+LAMBDA_LIMIT_MB = 250
+PACKAGE_GOAL_MB = 150
+
+
+def lambda_python() -> str | None:
+    """A python3.12 (the Lambda runtime's version): $SLS_PYTHON_BIN, python3.12 on PATH, or pyenv's."""
+    candidates = [os.environ.get("SLS_PYTHON_BIN"), shutil.which("python3.12"),
+                  *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))]
+    for candidate in filter(None, candidates):
+        try:
+            out = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
+                                 capture_output=True, text=True, timeout=30)
+        except OSError:
+            continue
+        if out.returncode == 0 and out.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+def folder_size(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file() and not path.is_symlink())
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    """(unzipped package folder, zip path, python3.12): runs `npx serverless package` once."""
+    if shutil.which("npx") is None or shutil.which("node") is None:
+        pytest.skip("node/npx not installed (.ci/run installs them): cannot run serverless package")
+    if not (DEPLOYMENT / "node_modules" / "serverless" / "package.json").is_file():
+        pytest.skip("deployment/node_modules is missing: run `make deploy-deps` (npm ci in deployment/)")
+    python = lambda_python()
+    if python is None:
+        pytest.skip("no python3.12 found (the Lambda runtime's version): set SLS_PYTHON_BIN")
+    if not committed_bundles_present():
+        pytest.fail(f"{COMMITTED_MODELS} has no sentiment / question-type bundles to package")
+    out = tmp_path_factory.mktemp("sls")
+    env = {**os.environ, "SLS_PYTHON_BIN": python, "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off",
+           "SLS_DEPRECATION_DISABLE": "*", "AWS_REGION": "eu-west-1"}
+    result = subprocess.run(["npx", "--no-install", "serverless", "package", "--package", str(out / "artifact")],
+                            cwd=DEPLOYMENT, env=env, capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, f"serverless package failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    artifact = out / "artifact" / "sentiment-tutorials-api.zip"
+    assert artifact.is_file(), list((out / "artifact").iterdir())
+    unzipped = out / "unzipped"
+    with zipfile.ZipFile(artifact) as archive:
+        archive.extractall(unzipped)
+    return unzipped, artifact, python, out / "artifact"
+
+
+def test_package_size_under_lambda_limit(package):
+    unzipped, artifact, _, _ = package
+    size_mb = folder_size(unzipped) / 1e6
+    print(f"\nLambda package: {artifact.stat().st_size / 1e6:.1f} MB zipped, {size_mb:.1f} MB unzipped "
+          f"(limit {LAMBDA_LIMIT_MB} MB, goal {PACKAGE_GOAL_MB} MB)")
+    assert size_mb < LAMBDA_LIMIT_MB
+
+
+def test_package_contents(package):
+    unzipped, _, _, _ = package
+    top = {path.name for path in unzipped.iterdir()}
+    assert {"handler.py", "helpers", "models", "onnxruntime", "numpy", "spacy"} <= top
+    assert not {"torch", "boto3", "botocore", "node_modules", "website", "tests", "notebooks"} & top
+    assert sorted(p.name for p in (unzipped / "helpers").iterdir()) == ["__init__.py", "files.py", "text.py"]
+    assert sorted(p.name for p in (unzipped / "models").iterdir()) == ["question-type", "sentiment"]
+    for name in ("sentiment", "question-type"):
+        meta = json.loads((unzipped / "models" / name / "meta.json").read_text())
+        assert meta["name"] == name
+    # the numpy.libs the requirements plugin's own strip would corrupt are intact, and .pyc are hash-based
+    assert any((unzipped / "numpy.libs").iterdir())
+    pyc = next((unzipped / "spacy" / "__pycache__").glob("__init__.cpython-312.pyc"))
+    assert int.from_bytes(pyc.read_bytes()[4:8], "little") & 0b1, "spaCy's .pyc is not hash-based"
+    assert not list(unzipped.glob("*.dist-info"))
+
+
+def test_cloudformation_template(package):
+    _, _, _, folder = package
+    template = json.loads((folder / "cloudformation-template-update-stack.json").read_text())
+    resources = template["Resources"]
+    functions = {r["Properties"]["Handler"]: r["Properties"] for r in resources.values()
+                 if r["Type"] == "AWS::Lambda::Function"}
+    assert set(functions) == {"handler.sentiment", "handler.question_type"}
+    for properties in functions.values():
+        assert properties["Runtime"] == "python3.12"
+        assert properties["MemorySize"] == 1024 and properties["Timeout"] == 10
+    routes = sorted(r["Properties"]["RouteKey"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route")
+    assert routes == ["GET /question-type", "GET /sentiment", "POST /question-type", "POST /sentiment"]
+    api = next(r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api")
+    assert api["Properties"]["CorsConfiguration"]["AllowOrigins"] == ["*"]
+    role = next(r for r in resources.values() if r["Type"] == "AWS::IAM::Role")
+    statements = [statement for policy in role["Properties"]["Policies"]
+                  for statement in policy["PolicyDocument"]["Statement"]]
+    s3 = [statement for statement in statements if any(str(action).startswith("s3:")
+                                                       for action in statement["Action"])]
+    assert len(s3) == 1 and s3[0]["Action"] == ["s3:GetObject"] and s3[0]["Effect"] == "Allow"
+    resources_s3 = json.dumps(s3[0]["Resource"])
+    assert "/sentiment/*" in resources_s3 and "/question-type/*" in resources_s3 and '"*"' not in resources_s3
+
+
+HANDLER_CHECK = r"""
+import json, sys, time
+start = time.perf_counter()
+import handler
+def v2(method, body=None):
+    return {"version": "2.0", "requestContext": {"http": {"method": method}}, "body": body, "isBase64Encoded": False}
+def v1(method, body=None):
+    return {"httpMethod": method, "body": body, "isBase64Encoded": False}
+results = {}
+for name, function in (("sentiment", handler.sentiment), ("question-type", handler.question_type)):
+    for make in (v2, v1):
+        ok = function(make("POST", json.dumps({"text": "Awful!" if name == "sentiment" else "Who won?"})), None)
+        assert ok["statusCode"] == 200, ok
+        assert json.loads(ok["body"])["model"] == name
+        bad = function(make("POST", "{oops"), None)
+        assert bad["statusCode"] == 400 and "error" in json.loads(bad["body"]), bad
+        health = function(make("GET"), None)
+        assert health["statusCode"] == 200, health
+    results[name] = json.loads(ok["body"])["prediction"]["label"]
+forbidden = [m for m in ("torch", "boto3", "pip") if m in sys.modules]
+outside = sorted({getattr(m, "__file__", None) or "" for m in list(sys.modules.values())} - {""})
+outside = [f for f in outside if not f.startswith(PACKAGE) and not f.startswith(sys.base_prefix)]
+print(json.dumps({"labels": results, "forbidden": forbidden, "outside": outside[:5],
+                  "seconds": time.perf_counter() - start}))
+"""
+
+
+def test_handler_runs_from_the_unzipped_package_alone(package):
+    unzipped, _, python, _ = package
+    # -I: isolated (no PYTHONPATH, no user site), -S: no site-packages; sys.path = the package + the stdlib
+    code = (f"import sys; PACKAGE = {str(unzipped)!r}; "
+            "sys.path[:] = [PACKAGE] + [p for p in sys.path if p and 'site-packages' not in p]\n" + HANDLER_CHECK)
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
+    result = subprocess.run([python, "-I", "-S", "-B", "-c", code], cwd=unzipped, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["forbidden"] == [] and report["outside"] == []
+    assert report["labels"]["sentiment"] in ("positive", "negative")
+    print(f"\nhandler from the unzipped package: {report}")
