@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from .progress import progress
 from .text import Tokenizer, Vocab
 
 
@@ -128,7 +128,7 @@ def tokenize_corpus(texts: Sequence[str], tokenizer: Tokenizer, workers: int | N
     chunks = [(tokenizer, list(texts[i:i + chunk_size])) for i in range(0, len(texts), chunk_size)]
     words: dict[str, int] = {}
     all_ids, all_lengths = [], []
-    bar = tqdm(total=len(texts), desc=desc, unit="doc", mininterval=1.0)
+    bar = progress(total=len(texts), desc=desc, unit="doc")
 
     def merge(result):
         local_words, ids, lengths = result

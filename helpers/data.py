@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .corpus import TokenizedCorpus, tokenize_corpus
 from .files import DataError, atomic_path, cache_dir, data_dir, fetch
+from .progress import progress
 from .text import Tokenizer
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -157,7 +157,7 @@ def _read_imdb_source(source: Path) -> dict[str, TextDataset]:
     else:
         try:
             with tarfile.open(source, "r|gz") as archive:
-                for member in tqdm(archive, desc=f"reading {source.name}", unit="file", mininterval=1.0):
+                for member in progress(archive, desc=f"reading {source.name}", unit="file"):
                     key = _imdb_member(member.name) if member.isfile() else None
                     if key:
                         text = archive.extractfile(member).read().decode("utf-8", errors="replace")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .files import FIXTURES_DIR, data_dir
+
+if TYPE_CHECKING:
+    import torch
 
 FIXTURE_DATA_DIR = FIXTURES_DIR / "data"
 

@@ -143,6 +143,13 @@ def update_readme(table: str, readme: Path = REPO_ROOT / "README.md") -> None:
         tmp.write_text(head + start + "\n" + table + end + rest.split(end, 1)[1], encoding="utf-8")
 
 
+def short_commit(commit: str | None) -> str:
+    """`abc123def456`, flagged when the run had uncommitted code changes."""
+    if not commit:
+        return ""
+    return f"`{commit[:12]}`" + (" (uncommitted changes)" if commit.endswith("-dirty") else "")
+
+
 def summary_table(rows: list[dict]) -> str:
     """The results as a Markdown table, one row per notebook."""
     lines = ["| # | notebook | test accuracy | tutorial | beyond the tutorial | profile | device | epochs "
@@ -158,7 +165,7 @@ def summary_table(rows: list[dict]) -> str:
             beyond = f"{100 * extra['test_accuracy']:.2f}% ({extra.get('how', '')})" if extra else ""
         lines.append(f"| {row['lesson']} | {row['notebook']} | {result} | {row['published_accuracy']:.2f}% | "
                      f"{beyond} | {row.get('profile') or ''} | {row.get('device') or ''} | "
-                     f"{row.get('epochs') or ''} | {row['minutes']:.1f} | `{(row.get('git_commit') or '')[:12]}` |")
+                     f"{row.get('epochs') or ''} | {row['minutes']:.1f} | {short_commit(row.get('git_commit'))} |")
     lines += ["", f"Total: {sum(row['minutes'] for row in rows):.1f} minutes (whole notebooks, as run by "
               "`python -m helpers.run`)."]
     if any(row.get("profile") == "smoke" for row in rows):

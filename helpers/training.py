@@ -9,15 +9,14 @@ from __future__ import annotations
 import copy
 import os
 import random
-import sys
 import time
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
+from .progress import progress
 from .text import Tokenizer, Vocab, add_bigrams
 
 
@@ -36,16 +35,6 @@ def get_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def progress(iterable, desc: str, total: int | None = None):
-    """A text progress bar (tqdm) that reads well both in Jupyter and in papermill logs.
-
-    Plain (non-widget) tqdm on stderr: widgets do not survive in executed notebooks,
-    and a 5 s refresh keeps saved outputs small.
-    """
-    return tqdm(iterable, desc=desc, total=total, leave=False, mininterval=5.0, ncols=90, file=sys.stderr,
-                disable=os.environ.get("SENTIMENT_PROGRESS", "1") == "0")
 
 
 def loss_and_correct(logits: torch.Tensor, labels: torch.Tensor, criterion) -> tuple[torch.Tensor, int]:
@@ -70,7 +59,8 @@ def run_epoch(model: nn.Module, loader, criterion, device, optimizer=None, desc:
     total_loss, total_correct, total = 0.0, 0, 0
     start = time.perf_counter()
     with torch.set_grad_enabled(training):
-        for text, lengths, labels in progress(loader, desc or ("train" if training else "eval")):
+        for text, lengths, labels in progress(loader, desc or ("train" if training else "eval"), leave=False,
+                                              mininterval=5.0):
             text, labels = text.to(device), labels.to(device)
             logits = model(text, lengths)
             loss, correct = loss_and_correct(logits, labels, criterion)

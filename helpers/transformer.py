@@ -244,7 +244,7 @@ def clean_review(text: str) -> str:
 def tokenize_texts(tokenizer, texts: Sequence[str], max_length: int, chunk: int = 2000,
                    desc: str = "tokenizing") -> list[np.ndarray]:
     """WordPiece ids of each text, `[CLS] ... [SEP]`, cut to `max_length` tokens in all."""
-    from .training import progress
+    from .progress import progress
 
     ids = []
     starts = range(0, len(texts), chunk)
@@ -354,7 +354,7 @@ def encode_cached(encoder: Encoder, texts: Sequence[str], max_length: int, cache
     renamed into place when complete, so an interrupted run leaves nothing behind.
     """
     from .results import device_name
-    from .training import progress
+    from .progress import progress
 
     folder = feature_cache_folder(encoder, texts, max_length, cache)
     if (folder / "meta.json").is_file():

@@ -8,7 +8,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import re
 import zipfile
 from dataclasses import dataclass
@@ -16,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .files import DataError, atomic_path, cache_dir, data_dir, fetch
+from .progress import progress
 from .text import Vocab
 
 GLOVE_6B_URL = "https://nlp.stanford.edu/data/glove.6B.zip"
@@ -59,7 +58,7 @@ class Vectors:
 def parse_glove_text(lines, source: str = "vectors") -> tuple[list[str], np.ndarray]:
     """Parse GloVe's text format (`word v1 ... vD` per line) into (words, float32 [n, D])."""
     words, rows = [], []
-    for number, line in enumerate(tqdm(lines, desc=f"parsing {source}", unit="word", mininterval=1.0), 1):
+    for number, line in enumerate(progress(lines, desc=f"parsing {source}", unit="word"), 1):
         line = line.rstrip("\n").rstrip(" ")
         if not line:
             continue
