@@ -20,7 +20,7 @@ import helpers.transformer as transformer_module
 from conftest import REAL_DATA_DIR, REPO_ROOT, entries, leftovers
 from helpers.transformer import (
     TINY_BERT_DIR, BERTGRUSentiment, FeatureCollate, GRUHead, PackedGRU, TransformerError, encode_cached,
-    encoder_features, feature_cache_folder, feature_loaders, load_encoder, local_model_dir, pad_ids,
+    feature_cache_folder, feature_loaders, load_encoder, local_model_dir, pad_ids,
     resolve_transformer, tokenize_texts)
 
 SENTENCE = "This film is terrible, isn't it? UNBELIEVABLY so."
