@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= full
 export SENTIMENT_DATA_DIR ?=
 
-.PHONY: all setup deploy-deps test test-unit test-notebooks serve bench-deployment clean
+.PHONY: all setup deploy-deps test serve bench-deployment clean
 
 all: setup
 	$(PY) -m helpers.run --profile $(PROFILE)

@@ -19,7 +19,7 @@ def train_small(name: str, steps: int = 8, seed: int = 0):
     from helpers.data import read_imdb, read_trec
     from helpers.models import CNN, FastText
     from helpers.text import Tokenizer, Vocab, add_bigrams
-    from helpers.training import encode_texts, set_seed
+    from helpers.training import encode_texts, loss_and_correct, set_seed
 
     set_seed(seed)
     tokenizer = Tokenizer()
@@ -48,7 +48,7 @@ def train_small(name: str, steps: int = 8, seed: int = 0):
     model.train()
     for _ in range(steps):
         logits = model(ids, lengths)
-        loss = criterion(logits.squeeze(-1), targets.float()) if name != "question-type" else criterion(logits, targets)
+        loss, _ = loss_and_correct(logits, targets, criterion)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
