@@ -43,7 +43,7 @@ try:  # in the Lambda package helpers/ sits beside this file; in a checkout, one
 except ImportError:
     sys.path.append(str(HERE.parent))
 
-from helpers.text import Tokenizer, Vocab, add_bigrams  # noqa: E402  (spaCy + stdlib only)
+from helpers.text import Tokenizer, Vocab, encode_batch  # noqa: E402  (spaCy, NumPy + stdlib only)
 
 logger = logging.getLogger("sentiment-api")
 logger.setLevel(logging.INFO)
@@ -144,21 +144,8 @@ class Model:
         self.tokenizer("warm up")  # builds spaCy's tokenizer now, not on the first request
 
     def encode(self, texts: list[str]):
-        """ids int64 [batch, time] padded with <pad>, lengths int64 [batch]: helpers.training.encode_texts in NumPy."""
-        import numpy as np
-
-        pad = self.vocab.pad_index
-        sequences = []
-        for text in texts:
-            tokens = self.tokenizer(text)
-            if self.bigrams:
-                tokens = add_bigrams(tokens)
-            sequences.append(self.vocab.lookup_indices(tokens) or [pad])
-        lengths = np.array([len(s) for s in sequences], dtype=np.int64)
-        ids = np.full((len(texts), max(int(lengths.max()), self.min_length)), pad, dtype=np.int64)
-        for row, sequence in enumerate(sequences):
-            ids[row, :len(sequence)] = sequence
-        return ids, lengths
+        """ids int64 [batch, time] padded with <pad>, lengths int64 [batch], as in training."""
+        return encode_batch(texts, self.tokenizer, self.vocab, self.bigrams, self.min_length)
 
     def logits(self, texts: list[str]):
         ids, lengths = self.encode(texts)

@@ -43,9 +43,9 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     return x.gather(0, source.unsqueeze(2).expand_as(x))
 
 
-class PackedLSTM(nn.Module):
-    """A (bi)directional multi-layer LSTM that ignores padding, like `nn.LSTM` on a
-    `pack_padded_sequence`, returning the last layer's final hidden states [batch, hidden * dirs].
+class PackedRNN(nn.Module):
+    """A (bi)directional multi-layer LSTM or GRU that ignores padding, like `nn.LSTM` / `nn.GRU`
+    on a `pack_padded_sequence`, returning the last layer's final hidden states [batch, hidden * dirs].
 
     Why not pack? With torch 2.13 on a CPU, the backward pass through a packed LSTM
     is about 20x slower than through a padded one (see notebook 2). Here each
@@ -53,30 +53,40 @@ class PackedLSTM(nn.Module):
     start and we take its output at the review's last real word; backward reads each
     review reversed *within its own length*, so the padding comes last for it too.
     Both see exactly the tokens packing would give them.
+
+    x: [time, batch, features], or [batch, time, features] with `batch_first`;
+    lengths: int64 [batch]. `cell` is `nn.LSTM` (subclass `PackedLSTM`) or `nn.GRU` (`PackedGRU`).
     """
 
-    def __init__(self, input_dim: int, hidden_dim: int, n_layers: int, bidirectional: bool, dropout: float):
+    cell: type[nn.RNNBase] = nn.LSTM
+
+    def __init__(self, input_dim: int, hidden_dim: int, n_layers: int, bidirectional: bool, dropout: float,
+                 batch_first: bool = False):
         super().__init__()
         directions = 2 if bidirectional else 1
         self.layers = nn.ModuleList([
-            nn.ModuleList([nn.LSTM(input_dim if layer == 0 else hidden_dim * directions, hidden_dim)
+            nn.ModuleList([self.cell(input_dim if layer == 0 else hidden_dim * directions, hidden_dim)
                            for _ in range(directions)])
             for layer in range(n_layers)])
         self.dropout = nn.Dropout(dropout)
+        self.batch_first = batch_first
 
-    def to_nn_lstm(self) -> nn.LSTM:
-        """An `nn.LSTM` with the same weights, to compare against packing (dropout not copied)."""
+    def to_reference(self) -> nn.RNNBase:
+        """The torch module (`nn.LSTM` or `nn.GRU`, time first) with the same weights, to compare
+        against packing (dropout not copied)."""
         first = self.layers[0][0]
-        reference = nn.LSTM(first.input_size, first.hidden_size, num_layers=len(self.layers),
-                            bidirectional=len(self.layers[0]) == 2)
+        reference = self.cell(first.input_size, first.hidden_size, num_layers=len(self.layers),
+                              bidirectional=len(self.layers[0]) == 2)
         for layer, directions in enumerate(self.layers):
-            for direction, lstm in enumerate(directions):
+            for direction, rnn in enumerate(directions):
                 suffix = f"l{layer}" + ("_reverse" if direction else "")
                 for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                    getattr(reference, f"{name}_{suffix}").data.copy_(getattr(lstm, f"{name}_l0").data)
+                    getattr(reference, f"{name}_{suffix}").data.copy_(getattr(rnn, f"{name}_l0").data)
         return reference.to(first.weight_ih_l0.device)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.batch_first:
+            x = x.transpose(0, 1)                                                # [time, batch, features]
         batch = torch.arange(x.shape[1], device=x.device)
         last = lengths.to(x.device) - 1
         for index, directions in enumerate(self.layers):
@@ -91,6 +101,18 @@ class PackedLSTM(nn.Module):
         if len(outputs) == 2:
             final.append(outputs[1][0])                    # backward: state after reading back to the first word
         return torch.cat(final, dim=1)                     # [batch, hidden * dirs]
+
+
+class PackedLSTM(PackedRNN):
+    """`PackedRNN` with LSTM cells (lesson 2)."""
+
+    cell = nn.LSTM
+
+
+class PackedGRU(PackedRNN):
+    """`PackedRNN` with GRU cells (lesson 6)."""
+
+    cell = nn.GRU
 
 
 class BiLSTM(nn.Module):

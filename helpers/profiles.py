@@ -70,13 +70,14 @@ class LessonRun:
     device: "torch.device"
     seed: int
     results_dir: Path
+    precision: str = "fp32"   # what `fit` trains in on this device: "bf16" or "fp32"
 
     def save_metrics(self, **fields) -> Path:
         """`<results>/<notebook>/metrics.json` with the profile and device filled in."""
         from .results import device_name, write_metrics
 
         return write_metrics(self.results_dir.parent, self.notebook, profile=self.profile.name,
-                             device=device_name(self.device), **fields)
+                             device=device_name(self.device), precision=self.precision, **fields)
 
 
 def start_lesson(notebook: str, profile: str | None = None, data_dir=None, epochs: int = 5,
@@ -88,18 +89,19 @@ def start_lesson(notebook: str, profile: str | None = None, data_dir=None, epoch
     """
     from .files import REPO_ROOT
     from .results import device_name, results_folder
-    from .training import get_device, set_seed
+    from .training import get_device, set_seed, training_precision
 
     chosen = get_profile(profile)
     set_seed(seed)
     run = LessonRun(
         notebook=notebook, profile=chosen, data_dir=lesson_data_dir(chosen, data_dir),
-        epochs=chosen.epochs or epochs, device=get_device(device), seed=seed,
+        epochs=chosen.epochs or epochs, device=get_device(device), seed=seed, precision=training_precision(
+            get_device(device)),
         results_dir=results_folder(results_dir or os.environ.get("SENTIMENT_RESULTS_DIR") or REPO_ROOT / "results",
                                    notebook))
     source = run.data_dir or "download cache"
     print(f"profile {chosen.name} | data {source} | {run.epochs} epoch(s) | device {device_name(run.device)} "
-          f"| seed {seed}")
+          f"| training precision {run.precision} | seed {seed}")
     if chosen.name == "smoke":
         print("smoke profile: a few hundred examples, 1 epoch. It checks the code runs; its numbers mean nothing.")
     return run

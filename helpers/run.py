@@ -115,7 +115,7 @@ def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool) -
         else:
             metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
             row.update({key: metrics.get(key) for key in
-                        ("test_accuracy", "test_loss", "device", "epochs", "vectors", "profile", "git_commit",
+                        ("test_accuracy", "test_loss", "device", "precision", "epochs", "vectors", "profile", "git_commit",
                          "n_train", "n_valid", "n_test", "train_seconds", "beyond", "model")})
     with atomic_path(folder / "run.json") as tmp:
         tmp.write_text(json.dumps(row, indent=2) + "\n", encoding="utf-8")
@@ -163,8 +163,11 @@ def summary_table(rows: list[dict]) -> str:
             result = f"{100 * row['test_accuracy']:.2f}%"
             extra = row.get("beyond") or {}
             beyond = f"{100 * extra['test_accuracy']:.2f}% ({extra.get('how', '')})" if extra else ""
+        device = row.get("device") or ""
+        if device and row.get("precision"):
+            device += f", training in {row['precision']}"
         lines.append(f"| {row['lesson']} | {row['notebook']} | {result} | {row['published_accuracy']:.2f}% | "
-                     f"{beyond} | {row.get('profile') or ''} | {row.get('device') or ''} | "
+                     f"{beyond} | {row.get('profile') or ''} | {device} | "
                      f"{row.get('epochs') or ''} | {row['minutes']:.1f} | {short_commit(row.get('git_commit'))} |")
     lines += ["", f"Total: {sum(row['minutes'] for row in rows):.1f} minutes (whole notebooks, as run by "
               "`python -m helpers.run`)."]

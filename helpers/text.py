@@ -79,6 +79,36 @@ def add_bigrams(tokens: Sequence[str]) -> list[str]:
     return [*tokens, *pairs]
 
 
+def pad_sequences(sequences: Sequence[Sequence[int]], pad_index: int, min_length: int = 1):
+    """Id lists -> (ids int64 array [batch, time] padded at the end with `pad_index`, lengths int64 [batch]).
+
+    `time` is the longest sequence, but at least `min_length` (CNNs need their widest
+    filter). NumPy only, so the torch-free Lambda handler shares it.
+    """
+    import numpy as np
+
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    ids = np.full((len(sequences), max(int(lengths.max(initial=0)), min_length)), pad_index, dtype=np.int64)
+    for row, sequence in enumerate(sequences):
+        ids[row, :len(sequence)] = sequence
+    return ids, lengths
+
+
+def encode_batch(texts: Sequence[str], tokenizer: "Tokenizer", vocab: "Vocab", bigrams: bool = False,
+                 min_length: int = 1):
+    """Raw strings -> `pad_sequences` of their token ids: (ids int64 [batch, time], lengths int64 [batch]).
+
+    A text with no known token becomes a single `<pad>`, so every row has length >= 1.
+    """
+    sequences = []
+    for text in texts:
+        tokens = tokenizer(text)
+        if bigrams:
+            tokens = add_bigrams(tokens)
+        sequences.append(vocab.lookup_indices(tokens) or [vocab.pad_index])
+    return pad_sequences(sequences, vocab.pad_index, min_length)
+
+
 class Vocab:
     """Token <-> index mapping with `<unk>` and `<pad>`, like torchtext legacy's Vocab.
 

@@ -6,6 +6,7 @@ The loop tells them apart by the logits' last dimension.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import random
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from .progress import progress
-from .text import Tokenizer, Vocab, add_bigrams
+from .text import Tokenizer, Vocab, encode_batch
 
 
 def set_seed(seed: int) -> None:
@@ -37,6 +38,34 @@ def get_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def training_precision(device, precision: str | None = None) -> str:
+    """"bf16" or "fp32": the precision the forward pass trains in on `device`.
+
+    `precision` None reads env `SENTIMENT_PRECISION`, else "auto": bfloat16 mixed
+    precision where the hardware computes it natively (CUDA with bf16, CPUs with
+    AVX512-BF16 or AMX, about 1.5-2x faster for these models), float32 elsewhere.
+    The weights, the optimizer and every evaluation stay float32.
+    """
+    precision = precision or os.environ.get("SENTIMENT_PRECISION") or "auto"
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', not {precision!r}")
+    if precision != "auto":
+        return precision
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu" and torch.backends.mkldnn.is_available():
+        return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+    return "fp32"
+
+
+def autocast(device, precision: str):
+    """A context that runs matrix products in bfloat16 when `precision` is "bf16" (else does nothing)."""
+    if precision == "bf16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def loss_and_correct(logits: torch.Tensor, labels: torch.Tensor, criterion) -> tuple[torch.Tensor, int]:
     """Loss and number of correct predictions for binary ([batch, 1]) or multi-class logits."""
     if logits.shape[-1] == 1:
@@ -49,8 +78,10 @@ def loss_and_correct(logits: torch.Tensor, labels: torch.Tensor, criterion) -> t
     return loss, int(correct)
 
 
-def run_epoch(model: nn.Module, loader, criterion, device, optimizer=None, desc: str = "") -> dict:
+def run_epoch(model: nn.Module, loader, criterion, device, optimizer=None, desc: str = "",
+              precision: str = "fp32") -> dict:
     """One pass over `loader`; trains when `optimizer` is given, else evaluates without gradients.
+    `precision` "bf16" runs the forward pass under bfloat16 autocast (see `training_precision`).
 
     Returns {"loss": mean loss per example, "accuracy": 0-1, "seconds": wall time}.
     """
@@ -62,8 +93,9 @@ def run_epoch(model: nn.Module, loader, criterion, device, optimizer=None, desc:
         for text, lengths, labels in progress(loader, desc or ("train" if training else "eval"), leave=False,
                                               mininterval=5.0):
             text, labels = text.to(device), labels.to(device)
-            logits = model(text, lengths)
-            loss, correct = loss_and_correct(logits, labels, criterion)
+            with autocast(device, precision):
+                logits = model(text, lengths)
+            loss, correct = loss_and_correct(logits.float(), labels, criterion)
             if training:
                 optimizer.zero_grad()
                 loss.backward()
@@ -81,16 +113,20 @@ def evaluate(model: nn.Module, loader, criterion, device, desc: str = "eval") ->
 
 
 def fit(model: nn.Module, train_loader, valid_loader, optimizer, criterion, epochs: int, device,
-        checkpoint_path: str | os.PathLike | None = None) -> list[dict]:
+        checkpoint_path: str | os.PathLike | None = None, precision: str | None = None) -> list[dict]:
     """Train for `epochs`, keep the weights with the lowest validation loss (the tutorials' rule).
+
+    Training runs in `training_precision(device, precision)`; validation in float32.
 
     After training the model holds the best weights (also saved to `checkpoint_path`
     if given). Returns the history: one dict per epoch with train/valid loss and
     accuracy, epoch seconds, and whether it was the best so far.
     """
     history, best_loss, best_state = [], float("inf"), None
+    precision = training_precision(device, precision)
     for epoch in range(1, epochs + 1):
-        train = run_epoch(model, train_loader, criterion, device, optimizer, desc=f"epoch {epoch} train")
+        train = run_epoch(model, train_loader, criterion, device, optimizer, desc=f"epoch {epoch} train",
+                          precision=precision)
         valid = evaluate(model, valid_loader, criterion, device, desc=f"epoch {epoch} valid")
         improved = valid["loss"] < best_loss
         if improved:
@@ -100,7 +136,7 @@ def fit(model: nn.Module, train_loader, valid_loader, optimizer, criterion, epoc
                 torch.save(best_state, checkpoint_path)
         row = {"epoch": epoch, "train_loss": train["loss"], "train_accuracy": train["accuracy"],
                "valid_loss": valid["loss"], "valid_accuracy": valid["accuracy"],
-               "seconds": train["seconds"] + valid["seconds"], "best": improved}
+               "seconds": train["seconds"] + valid["seconds"], "precision": precision, "best": improved}
         history.append(row)
         print(f"Epoch {epoch:2d} | {row['seconds']:6.1f} s | train loss {train['loss']:.3f} "
               f"acc {train['accuracy']:6.2%} | valid loss {valid['loss']:.3f} acc {valid['accuracy']:6.2%}"
@@ -116,17 +152,8 @@ def encode_texts(texts: Sequence[str], tokenizer: Tokenizer, vocab: Vocab, bigra
 
     Used to predict on new text; `min_length` pads very short input (CNNs need their widest filter).
     """
-    sequences = []
-    for text in texts:
-        tokens = tokenizer(text)
-        if bigrams:
-            tokens = add_bigrams(tokens)
-        sequences.append(vocab.lookup_indices(tokens) or [vocab.pad_index])
-    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
-    ids = torch.full((len(texts), max(int(lengths.max()), min_length)), vocab.pad_index, dtype=torch.int64)
-    for row, sequence in enumerate(sequences):
-        ids[row, :len(sequence)] = torch.tensor(sequence)
-    return ids, lengths
+    ids, lengths = encode_batch(texts, tokenizer, vocab, bigrams, min_length)
+    return torch.from_numpy(ids), torch.from_numpy(lengths)
 
 
 @torch.inference_mode()

@@ -17,7 +17,7 @@ def test_reverse_within_length_keeps_padding_last():
 def test_packed_lstm_matches_packed_nn_lstm(bidirectional, n_layers):
     torch.manual_seed(0)
     ours = PackedLSTM(6, 8, n_layers, bidirectional, dropout=0.0)
-    reference = ours.to_nn_lstm()
+    reference = ours.to_reference()
     assert sum(p.numel() for p in reference.parameters()) == sum(p.numel() for p in ours.parameters())
     x = torch.randn(7, 4, 6)
     lengths = torch.tensor([7, 3, 5, 1])

@@ -208,7 +208,7 @@ def test_feature_loader_pads_floats_and_batches_by_length(tiny, reviews, tmp_cac
 def test_packed_gru_matches_packed_nn_gru(bidirectional, n_layers):
     torch.manual_seed(0)
     ours = PackedGRU(6, 8, n_layers, bidirectional, dropout=0.0, batch_first=True)
-    reference = ours.to_nn_gru()
+    reference = ours.to_reference()
     x = torch.randn(4, 7, 6)
     lengths = torch.tensor([7, 3, 5, 1])
     packed = nn.utils.rnn.pack_padded_sequence(x.transpose(0, 1), lengths, enforce_sorted=False)
