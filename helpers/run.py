@@ -77,6 +77,10 @@ def strip_injected_parameters(path: Path) -> None:
     nbformat.write(notebook, path)
 
 
+ROW_KEYS = ("test_accuracy", "test_loss", "device", "precision", "epochs", "vectors", "profile", "git_commit",
+            "n_train", "n_valid", "n_test", "train_seconds", "beyond", "model", "transformer", "max_length")
+
+
 def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool) -> dict:
     """Run one notebook; return its summary row (with "error" on failure)."""
     import papermill
@@ -114,9 +118,7 @@ def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool) -
             row["error"] = f"the notebook ran but wrote no fresh {metrics_path}"
         else:
             metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-            row.update({key: metrics.get(key) for key in
-                        ("test_accuracy", "test_loss", "device", "precision", "epochs", "vectors", "profile", "git_commit",
-                         "n_train", "n_valid", "n_test", "train_seconds", "beyond", "model")})
+            row.update({key: metrics.get(key) for key in ROW_KEYS})
     with atomic_path(folder / "run.json") as tmp:
         tmp.write_text(json.dumps(row, indent=2) + "\n", encoding="utf-8")
     return row
@@ -128,7 +130,13 @@ def collect_rows(output_dir: Path) -> list[dict]:
     for lesson in available_lessons():
         path = output_dir / lesson.stem / "run.json"
         if path.is_file():
-            rows.append(json.loads(path.read_text(encoding="utf-8")))
+            row = json.loads(path.read_text(encoding="utf-8"))
+            metrics_path = path.with_name("metrics.json")
+            if "error" not in row and metrics_path.is_file():   # fields a row written by an older runner lacks
+                metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+                if metrics.get("git_commit") == row.get("git_commit"):
+                    row.update({key: metrics[key] for key in ROW_KEYS if key in metrics and key not in row})
+            rows.append(row)
     return rows
 
 
@@ -166,7 +174,10 @@ def summary_table(rows: list[dict]) -> str:
         device = row.get("device") or ""
         if device and row.get("precision"):
             device += f", training in {row['precision']}"
-        lines.append(f"| {row['lesson']} | {row['notebook']} | {result} | {row['published_accuracy']:.2f}% | "
+        notebook = row["notebook"]
+        if row.get("transformer"):
+            notebook += f" ({row['transformer']}, max length {row.get('max_length')})"
+        lines.append(f"| {row['lesson']} | {notebook} | {result} | {row['published_accuracy']:.2f}% | "
                      f"{beyond} | {row.get('profile') or ''} | {device} | "
                      f"{row.get('epochs') or ''} | {row['minutes']:.1f} | {short_commit(row.get('git_commit'))} |")
     lines += ["", f"Total: {sum(row['minutes'] for row in rows):.1f} minutes (whole notebooks, as run by "

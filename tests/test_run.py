@@ -101,3 +101,24 @@ def test_summary_keeps_earlier_runs_and_readme_table_is_replaced(lessons, tmp_pa
     assert "old table" not in text and "| 1 | 01_good | 75.00%" in text and text.endswith("outro\n")
     with pytest.raises(SystemExit, match="markers"):
         runner.update_readme("x", out / "summary.md")
+
+
+def test_summary_row_names_the_transformer_max_length_and_precision():
+    row = {"lesson": 6, "notebook": "06_x", "published_accuracy": 91.58, "test_accuracy": 0.8771, "profile": "full",
+           "device": "cpu (2 threads, x86_64)", "precision": "bf16", "epochs": 5, "minutes": 72.4,
+           "git_commit": "a" * 40, "transformer": "all-MiniLM-L6-v2", "max_length": 512}
+    line = runner.summary_table([row]).splitlines()[2]
+    assert "06_x (all-MiniLM-L6-v2, max length 512)" in line
+    assert "cpu (2 threads, x86_64), training in bf16" in line and "87.71%" in line
+
+
+def test_collect_rows_fills_details_from_the_same_runs_metrics(tmp_path, monkeypatch):
+    lesson = runner.Lesson(6, "06_x", "t", 91.58)
+    monkeypatch.setattr(runner, "available_lessons", lambda: [lesson])
+    folder = tmp_path / "06_x"
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps({"lesson": 6, "notebook": "06_x", "git_commit": "abc"}))
+    (folder / "metrics.json").write_text(json.dumps({"git_commit": "abc", "transformer": "m", "max_length": 256}))
+    assert runner.collect_rows(tmp_path)[0]["max_length"] == 256
+    (folder / "metrics.json").write_text(json.dumps({"git_commit": "other", "transformer": "m", "max_length": 99}))
+    assert "max_length" not in runner.collect_rows(tmp_path)[0]   # a later run's metrics are not mixed in
