@@ -24,6 +24,9 @@ from urllib.parse import parse_qsl, urlsplit
 HERE = Path(__file__).resolve().parent
 WEBSITE_DIR = HERE / "website"
 MAX_REQUEST_BYTES = 2_000_000  # larger bodies are refused here, as API Gateway would (its limit is 10 MB)
+# A refused body up to this size is read and thrown away before the 413 goes out: a client still
+# sending into a closed socket sees a broken pipe instead of the error message.
+MAX_DRAINED_BYTES = 32_000_000
 
 
 def _routes():
@@ -80,6 +83,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _discard(self, size: int) -> None:
+        while size > 0:
+            chunk = self.rfile.read(min(size, 1 << 16))
+            if not chunk:
+                break
+            size -= len(chunk)
+
     def _api(self, function) -> None:
         length = self.headers.get("Content-Length")
         body = b""
@@ -90,6 +100,8 @@ class Handler(BaseHTTPRequestHandler):
                 size = -1
             if size < 0 or size > MAX_REQUEST_BYTES:
                 self.close_connection = True
+                if 0 < size <= MAX_DRAINED_BYTES:
+                    self._discard(size)
                 self._send(413, {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"},
                            json.dumps({"error": f"the request body is larger than {MAX_REQUEST_BYTES:,} bytes"}).encode())
                 return
