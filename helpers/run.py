@@ -67,6 +67,23 @@ def select(only: str | None) -> list[Lesson]:
     return [lesson for lesson in lessons if lesson.number in wanted]
 
 
+def absolute_environment_paths(environ=os.environ) -> None:
+    """Rewrite relative folders in `SENTIMENT_DATA_DIR`, `SENTIMENT_CACHE_DIR` and a local
+    `SENTIMENT_TRANSFORMER` as absolute paths, read from the current directory.
+
+    The kernels run in `notebooks/`, where `../shared/data` typed at the repository root
+    would name another folder. A transformer value that is no existing path is a hub name
+    and stays as it is.
+    """
+    for name in ("SENTIMENT_DATA_DIR", "SENTIMENT_CACHE_DIR", "SENTIMENT_TRANSFORMER"):
+        value = environ.get(name)
+        if not value:
+            continue
+        path = Path(value).expanduser()
+        if name != "SENTIMENT_TRANSFORMER" or path.exists():
+            environ[name] = str(path.resolve())
+
+
 def strip_injected_parameters(path: Path) -> None:
     """Drop papermill's injected-parameters cell, so a notebook run in place stays as written."""
     import nbformat
@@ -208,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     output_dir = args.output_dir.resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     # the notebooks read these when their parameters are left at None
+    absolute_environment_paths()
     os.environ["SENTIMENT_PROFILE"] = args.profile
     os.environ["SENTIMENT_RESULTS_DIR"] = str(output_dir)
     commit = git_commit()

@@ -122,3 +122,33 @@ def test_collect_rows_fills_details_from_the_same_runs_metrics(tmp_path, monkeyp
     assert runner.collect_rows(tmp_path)[0]["max_length"] == 256
     (folder / "metrics.json").write_text(json.dumps({"git_commit": "other", "transformer": "m", "max_length": 99}))
     assert "max_length" not in runner.collect_rows(tmp_path)[0]   # a later run's metrics are not mixed in
+
+
+def test_relative_folders_in_the_environment_become_absolute(tmp_path, monkeypatch):
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    (tmp_path / "model").mkdir()
+    monkeypatch.chdir(tmp_path)
+    environ = {"SENTIMENT_DATA_DIR": "shared/data", "SENTIMENT_CACHE_DIR": "./cache",
+               "SENTIMENT_TRANSFORMER": "model", "SENTIMENT_PROFILE": "smoke"}
+    runner.absolute_environment_paths(environ)
+    assert environ == {"SENTIMENT_DATA_DIR": str(tmp_path / "shared" / "data"),
+                       "SENTIMENT_CACHE_DIR": str(tmp_path / "cache"),   # need not exist yet
+                       "SENTIMENT_TRANSFORMER": str(tmp_path / "model"), "SENTIMENT_PROFILE": "smoke"}
+
+
+def test_a_hub_name_and_empty_values_are_left_alone(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    environ = {"SENTIMENT_TRANSFORMER": "bert-base-uncased", "SENTIMENT_DATA_DIR": ""}
+    runner.absolute_environment_paths(environ)
+    assert environ == {"SENTIMENT_TRANSFORMER": "bert-base-uncased", "SENTIMENT_DATA_DIR": ""}
+
+
+def test_the_notebooks_see_a_relative_data_folder_as_the_caller_meant_it(lessons, tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    _write_notebook(lessons / "01_good.ipynb", [WRITE_METRICS + """
+import pathlib
+assert pathlib.Path(os.environ["SENTIMENT_DATA_DIR"]).is_dir(), os.environ["SENTIMENT_DATA_DIR"]
+"""], parameters='NAME = "01_good"')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SENTIMENT_DATA_DIR", "data")   # relative to here, not to the notebooks' folder
+    assert runner.main(["--profile", "smoke", "--only", "1", "--output-dir", "out", "--quiet"]) == 0
