@@ -3,9 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= full
-# Absolute, because the notebook kernels run in notebooks/: a relative path such as ../shared/data
-# given at the repository root would point somewhere else for them.
-export SENTIMENT_DATA_DIR := $(if $(SENTIMENT_DATA_DIR),$(abspath $(SENTIMENT_DATA_DIR)))
+export SENTIMENT_DATA_DIR ?=
 
 .PHONY: all setup deploy-deps test serve bench-deployment clean
 

@@ -19,6 +19,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from helpers.run import absolute_environment_paths  # noqa: E402 (needs REPO_ROOT on sys.path)
+
+# Before anything reads them: the notebook kernels nbval starts run in notebooks/, where a
+# relative SENTIMENT_DATA_DIR given at the repository root would name another folder.
+absolute_environment_paths()
+
 FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "data"
 FIXTURE_REVIEWS_PER_FOLDER = 100
 REAL_DATA_DIR = os.environ.get("SENTIMENT_DATA_DIR") or None  # read before any test unsets it
