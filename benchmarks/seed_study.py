@@ -33,7 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from helpers.results import git_commit  # noqa: E402
-from helpers.run import LESSONS, NOTEBOOK_DIR  # noqa: E402
+from helpers import run as runner  # noqa: E402
 
 DEFAULT_SEEDS = "1234,1,2,3,4,5,6,7,8,9"
 SKIPPED = ("google.colab", "export_bundle(")
@@ -78,22 +78,20 @@ def main(argv=None) -> dict:
                         help="real data folder (default: env SENTIMENT_DATA_DIR)")
     parser.add_argument("--out", help="JSON file (default results/benchmarks/seeds_<notebook>.json)")
     args = parser.parse_args(argv)
-    lesson = next((lesson for lesson in LESSONS if lesson.number == args.lesson), None)
-    if lesson is None:
-        parser.error(f"no lesson {args.lesson}; lessons are {', '.join(str(item.number) for item in LESSONS)}")
     if not args.data_dir:
         parser.error("pass --data-dir or set SENTIMENT_DATA_DIR (the real data: a seed study on fixtures means nothing)")
     try:
         seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
     except ValueError:
         parser.error(f"--seeds takes integers like 1234,1,2; got {args.seeds!r}")
+    lesson, = runner.select(str(args.lesson))   # the runner's check: a lesson whose notebook exists
     data_dir = Path(args.data_dir).resolve()
     out = Path(args.out or REPO_ROOT / "results" / "benchmarks" / f"seeds_{lesson.stem}.json")
 
     import matplotlib
     matplotlib.use("Agg")
-    parameters, cells = code_cells(NOTEBOOK_DIR / f"{lesson.stem}.ipynb")
-    os.chdir(NOTEBOOK_DIR)
+    parameters, cells = code_cells(runner.NOTEBOOK_DIR / f"{lesson.stem}.ipynb")
+    os.chdir(runner.NOTEBOOK_DIR)
     runs = []
     for seed in seeds:
         start = time.perf_counter()

@@ -7,6 +7,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 import nbformat
 
 from conftest import REPO_ROOT
+from helpers import run as runner
 from helpers.run import Lesson
 
 spec = importlib.util.spec_from_file_location("seed_study", REPO_ROOT / "benchmarks" / "seed_study.py")
@@ -37,8 +38,8 @@ def test_runs_each_seed_and_summarises(tmp_path, monkeypatch, capsys):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     _fake_lesson(notebooks)
-    monkeypatch.setattr(seed_study, "NOTEBOOK_DIR", notebooks)
-    monkeypatch.setattr(seed_study, "LESSONS", [Lesson(9, "09_fake", "fake", 50.0)])
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", notebooks)
+    monkeypatch.setattr(runner, "LESSONS", [Lesson(9, "09_fake", "fake", 50.0)])
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "seeds.json"
     result = seed_study.main(["--lesson", "9", "--seeds", "40,60,80", "--data-dir", str(tmp_path),
@@ -54,15 +55,15 @@ def test_runs_each_seed_and_summarises(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--lesson", "42", "--data-dir", "."], "no lesson 42"),
+    (["--lesson", "42", "--data-dir", "."], "no notebook for lesson(s) [42]"),
     (["--lesson", "5"], "pass --data-dir"),
     (["--lesson", "5", "--data-dir", ".", "--seeds", "1,two"], "--seeds takes integers"),
 ])
 def test_bad_arguments_are_named(argv, message, monkeypatch, capsys):
     monkeypatch.delenv("SENTIMENT_DATA_DIR", raising=False)
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as stop:
         seed_study.main(argv)
-    assert message in capsys.readouterr().err
+    assert message in capsys.readouterr().err + str(stop.value.code)
 
 
 def test_lesson_five_runs_its_training_but_not_its_export():
