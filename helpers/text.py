@@ -14,7 +14,14 @@ from pathlib import Path
 
 UNK, PAD = "<unk>", "<pad>"
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
-TOKENIZER_VERSION = 1  # bump when tokenizing changes, so prepared caches are rebuilt
+TOKENIZER_VERSION = 2  # bump when tokenizing changes, so prepared caches are rebuilt
+# The bounds that keep tokenizing linear (see `Tokenizer`). The longest whitespace-free chunk in
+# IMDb and TREC has 76 characters and the longest review 2,762 tokens, so neither bound changes
+# a single token of the course's data (tests/token_digests.py proves it on every text).
+MAX_CHUNK_CHARS = 80
+LONG_CHUNK_PIECE_CHARS = 16  # what a longer chunk is cut into: short pieces keep spaCy's n^2 small
+MAX_TOKENS = 3000
+_PIECE = re.compile(r"\S+")
 
 
 class Tokenizer:
@@ -23,12 +30,25 @@ class Tokenizer:
     Defaults follow the tutorials' `Field(tokenize="spacy")`: case is kept. IMDb's
     `<br />` line breaks become spaces instead of the tokens `<`, `br`, `/><br`.
     Calling it maps one string to a list of token strings.
+
+    Two bounds make the time linear in the input's length whatever the input. spaCy splits
+    affixes one at a time, so a whitespace-free chunk of n symbols ("!!!...", emoji) costs
+    about n^2: a chunk longer than `max_chunk_chars` is first cut into pieces of
+    `LONG_CHUNK_PIECE_CHARS` characters. And a text gives at most `max_tokens` tokens (the first ones); spaCy only
+    sees as much of the text as that needs. Inputs within both bounds tokenize exactly as
+    spaCy alone would. `None` switches a bound off.
     """
 
-    def __init__(self, lowercase: bool = False, strip_html_breaks: bool = True, language: str = "en"):
+    def __init__(self, lowercase: bool = False, strip_html_breaks: bool = True, language: str = "en",
+                 max_chunk_chars: int | None = MAX_CHUNK_CHARS, max_tokens: int | None = MAX_TOKENS):
+        for name, value in (("max_chunk_chars", max_chunk_chars), ("max_tokens", max_tokens)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
         self.lowercase = lowercase
         self.strip_html_breaks = strip_html_breaks
         self.language = language
+        self.max_chunk_chars = max_chunk_chars
+        self.max_tokens = max_tokens
         self._nlp = None
 
     @property
@@ -41,14 +61,20 @@ class Tokenizer:
             "language": self.language,
             "lowercase": self.lowercase,
             "strip_html_breaks": self.strip_html_breaks,
+            "max_chunk_chars": self.max_chunk_chars,
+            "long_chunk_piece_chars": LONG_CHUNK_PIECE_CHARS,
+            "max_tokens": self.max_tokens,
             "spacy_version": spacy.__version__,
             "version": TOKENIZER_VERSION,
         }
 
     @classmethod
     def from_config(cls, config: dict) -> "Tokenizer":
+        """The tokenizer `config` describes; settings written before the bounds existed
+        (bundles exported before tokenizer version 2) get today's default bounds."""
         return cls(lowercase=config["lowercase"], strip_html_breaks=config["strip_html_breaks"],
-                   language=config["language"])
+                   language=config["language"], max_chunk_chars=config.get("max_chunk_chars", MAX_CHUNK_CHARS),
+                   max_tokens=config.get("max_tokens", MAX_TOKENS))
 
     def _tokenizer(self):
         if self._nlp is None:
@@ -62,8 +88,50 @@ class Tokenizer:
             text = _HTML_BREAK.sub(" ", text)
         return text.lower() if self.lowercase else text
 
+    def cut_long_chunks(self, text: str) -> str:
+        """`text` with every whitespace-free chunk longer than `max_chunk_chars` cut into pieces
+        of `LONG_CHUNK_PIECE_CHARS` (separated by spaces). Linear: matches only start at chunk starts."""
+        if self.max_chunk_chars is None:
+            return text
+        size = LONG_CHUNK_PIECE_CHARS
+        long_chunk = re.compile(r"(?<!\S)\S{%d,}" % (self.max_chunk_chars + 1))
+        return long_chunk.sub(lambda m: " ".join(m[0][i:i + size] for i in range(0, len(m[0]), size)), text)
+
+    def _spans(self, text: str):
+        """`text` in consecutive parts of whitespace-separated pieces, sized so that tokenizing can
+        stop soon after `max_tokens` without reading the rest of a long input: 64 pieces first,
+        then as many as the tokens still missing, at the rate of tokens per piece seen so far.
+        The generator is sent the number of tokens made so far after each part."""
+        start, pieces, group, seen_pieces = 0, 0, 64, 0
+        for match in _PIECE.finditer(text):
+            pieces += 1
+            if pieces == group:
+                made = yield text[start:match.end()]
+                seen_pieces += pieces
+                missing = self.max_tokens - made
+                group = max(16, int(missing / max(made / seen_pieces, 1e-3)) + 16)
+                start, pieces = match.end(), 0
+        yield text[start:]
+
     def __call__(self, text: str) -> list[str]:
-        return [token.text for token in self._tokenizer()(self.clean(text)) if not token.is_space]
+        tokenize = self._tokenizer()
+        text = self.cut_long_chunks(self.clean(text))
+        if self.max_tokens is None:
+            return [token.text for token in tokenize(text) if not token.is_space]
+        tokens = []
+        # spaCy tokenizes each whitespace-separated piece on its own, so tokenizing the parts
+        # one after the other gives the same tokens as the whole text at once
+        spans = self._spans(text)
+        span = next(spans)
+        while True:
+            tokens += [token.text for token in tokenize(span) if not token.is_space]
+            if len(tokens) >= self.max_tokens:
+                break
+            try:
+                span = spans.send(len(tokens))
+            except StopIteration:
+                break
+        return tokens[:self.max_tokens]
 
     def __getstate__(self):  # the spaCy pipeline is rebuilt lazily in each worker process
         return {**self.__dict__, "_nlp": None}

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from helpers.text import PAD, UNK, Tokenizer, Vocab, add_bigrams
+from helpers.text import LONG_CHUNK_PIECE_CHARS, MAX_CHUNK_CHARS, MAX_TOKENS, PAD, UNK, Tokenizer, Vocab, add_bigrams
 
 
 # ---------------------------------------------------------------------------- Tokenizer
@@ -44,13 +44,98 @@ def test_tokenizer_drops_whitespace_tokens(tokenizer):
 
 def test_tokenizer_config_keys_and_round_trip():
     config = Tokenizer(lowercase=True).config
-    assert set(config) == {"kind", "language", "lowercase", "strip_html_breaks", "spacy_version", "version"}
+    assert set(config) == {"kind", "language", "lowercase", "strip_html_breaks", "max_chunk_chars",
+                           "long_chunk_piece_chars", "max_tokens", "spacy_version", "version"}
     assert config["lowercase"] is True and config["language"] == "en" and config["strip_html_breaks"] is True
     assert json.loads(json.dumps(config)) == config  # saved with vocabularies: must be JSON
     again = Tokenizer.from_config(config)
     assert again.config == config
     assert again("The End") == ["the", "end"]
     assert Tokenizer().config != config
+
+
+def test_settings_without_bounds_load_with_the_default_bounds():
+    """Bundles exported before tokenizer version 2 have no bound settings: they get today's defaults."""
+    old = {key: value for key, value in Tokenizer().config.items() if key not in {"max_chunk_chars", "max_tokens"}}
+    tokenizer = Tokenizer.from_config(old)
+    assert (tokenizer.max_chunk_chars, tokenizer.max_tokens) == (MAX_CHUNK_CHARS, MAX_TOKENS)
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, "80"])
+def test_tokenizer_bounds_must_be_positive_integers(value):
+    with pytest.raises(ValueError, match="max_tokens"):
+        Tokenizer(max_tokens=value)
+    with pytest.raises(ValueError, match="max_chunk_chars"):
+        Tokenizer(max_chunk_chars=value)
+
+
+class RecordingSpacy:
+    """Stands in for spaCy's tokenizer: records what it is given, splits on whitespace."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, text):
+        from types import SimpleNamespace
+
+        self.calls.append(text)
+        return [SimpleNamespace(text=piece, is_space=False) for piece in text.split()]
+
+
+@pytest.mark.parametrize("text", ["!" * 100_000, "\U0001F600" * 100_000, "a, " * 50_000, ("word " * 40 + "!" * 500) * 200])
+def test_spacy_sees_bounded_chunks_and_only_what_max_tokens_needs(monkeypatch, text):
+    """The two bounds that make tokenizing linear: no whitespace-free chunk over max_chunk_chars
+    reaches spaCy, and spaCy reads little more of a long text than the first max_tokens pieces."""
+    tokenizer = Tokenizer()
+    recorder = RecordingSpacy()
+    monkeypatch.setattr(tokenizer, "_tokenizer", lambda: recorder)
+    tokens = tokenizer(text)
+    assert len(tokens) == MAX_TOKENS
+    seen = " ".join(recorder.calls)
+    assert max(len(chunk) for chunk in seen.split()) <= MAX_CHUNK_CHARS
+    assert len(seen.split()) <= 2 * MAX_TOKENS + 64
+
+
+def test_long_chunks_are_cut_and_short_ones_kept(tokenizer):
+    exact = "x" * MAX_CHUNK_CHARS
+    assert tokenizer(exact) == [exact]
+    cut = tokenizer("y" * (MAX_CHUNK_CHARS + 1))
+    assert cut == ["y" * LONG_CHUNK_PIECE_CHARS] * 5 + ["y"]
+    assert Tokenizer(max_chunk_chars=None)("y" * (MAX_CHUNK_CHARS + 1)) == ["y" * (MAX_CHUNK_CHARS + 1)]
+
+
+def test_max_tokens_keeps_the_first_tokens():
+    text = " ".join(f"w{i}" for i in range(5000)) + " !!! ??? end"
+    assert Tokenizer()(text) == [f"w{i}" for i in range(MAX_TOKENS)]
+    assert Tokenizer(max_tokens=7)("Don't stop, it's fine!") == ["Do", "n't", "stop", ",", "it", "'s", "fine"]
+    assert Tokenizer(max_tokens=None)(text)[-7:] == ["!", "!", "!", "?", "?", "?", "end"]
+
+
+@pytest.mark.parametrize("text", ["plain words " * 600 + "and then some!", "Mixed: a,b;c (d) [e] 'f' " * 700,
+                                  "\n\n".join(["para one.", "para   two!"] * 900)])
+def test_parts_tokenize_like_the_whole_text(text):
+    """Tokenizing a long text part by part gives what spaCy gives for the whole text, cut at max_tokens."""
+    whole = Tokenizer(max_tokens=None)(text)
+    assert Tokenizer(max_tokens=len(whole))(text) == whole
+    assert Tokenizer(max_tokens=2500)(text) == whole[:2500]
+
+
+def test_fixture_texts_tokenize_as_before_the_bounds():
+    """Per-text digests written with the tokenizer before chunks were bounded (tests/token_digests.py)."""
+    from token_digests import FIXTURE_DATA, changed, compute, read_reference
+
+    assert changed(read_reference("fixtures"), compute(FIXTURE_DATA)) == {
+        "imdb/train": 0, "imdb/test": 0, "trec/train": 0, "trec/test": 0}
+
+
+def test_every_real_text_tokenizes_as_before_the_bounds(real_data_dir):
+    """All 50,000 IMDb reviews and 5,952 TREC questions, against the digests of the old tokenizer."""
+    import os
+
+    from token_digests import changed, compute, read_reference
+
+    counts = changed(read_reference("real"), compute(real_data_dir, workers=os.cpu_count() or 1))
+    assert counts == {"imdb/train": 0, "imdb/test": 0, "trec/train": 0, "trec/test": 0}
 
 
 def test_tokenizer_pickles_without_spacy_pipeline(tokenizer):
