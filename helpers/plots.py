@@ -8,20 +8,25 @@ import numpy as np
 
 
 def plot_history(history: list[dict], title: str = "", path: str | os.PathLike | None = None):
-    """Train and valid loss and accuracy per epoch, side by side; saved as PNG when `path` is given."""
+    """Train and valid loss and accuracy per epoch, side by side; saved as PNG when `path` is given.
+
+    A history without validation (`fit(..., valid_loader=None)`) shows the training curves only.
+    """
     epochs = [row["epoch"] for row in history]
+    validated = all(row.get("valid_loss") is not None for row in history)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, metric in zip(axes, ("loss", "accuracy")):
-        for split, style in (("train", "o-"), ("valid", "s--")):
+        for split, style in (("train", "o-"), ("valid", "s--"))[:2 if validated else 1]:
             ax.plot(epochs, [row[f"{split}_{metric}"] for row in history], style, label=split)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_xticks(epochs)
         ax.grid(alpha=0.3)
         ax.legend()
-    best = min(history, key=lambda row: row["valid_loss"])["epoch"]
-    axes[0].axvline(best, color="grey", lw=0.8, ls=":")
-    fig.suptitle(title or "Learning curves (dotted line: kept checkpoint)")
+    if validated:
+        best = min(history, key=lambda row: row["valid_loss"])["epoch"]
+        axes[0].axvline(best, color="grey", lw=0.8, ls=":")
+    fig.suptitle(title or ("Learning curves (dotted line: kept checkpoint)" if validated else "Training curves"))
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110)

@@ -1,4 +1,9 @@
-"""Seeding, device choice, one epoch of training or evaluation, the fit loop and prediction.
+"""Reproducibility, device and precision, one epoch of training or evaluation, the fit loop, prediction.
+
+* `make_reproducible`, `set_seed`: seeds, thread count, deterministic algorithms;
+* `training_precision` (via `native_bf16`): the one precision rule, bfloat16 only where
+  the hardware computes it; `describe_hardware` / `hardware_summary`: what decides the digits;
+* `run_epoch`, `evaluate`, `fit`: training; `probabilities`, `predict`: new text.
 
 Binary models return one logit per example ([batch, 1]) and train with
 BCEWithLogitsLoss; multi-class models return [batch, n_classes] for CrossEntropyLoss.
@@ -9,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import platform
 import random
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,6 +26,12 @@ from torch import nn
 
 from .progress import progress
 from .text import Tokenizer, Vocab, encode_batch
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")   # CPU instructions that compute bfloat16 natively
+CUDA_BF16_CAPABILITY = (8, 0)                  # Ampere: the first GPUs with bfloat16 tensor cores
+VERSIONED_PACKAGES = ("torch", "numpy", "spacy", "transformers", "onnxruntime")
 
 
 def set_seed(seed: int) -> None:
@@ -31,6 +44,27 @@ def set_seed(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
+def make_reproducible(seed: int, threads: int | None = None) -> dict:
+    """Everything that decides a run's digits besides code, data and hardware, fixed.
+
+    Seeds Python, NumPy and torch (`set_seed`), fixes torch's intra-op thread count to
+    `threads` (None keeps the current count; a different count sums in a different
+    order), and switches torch to its deterministic algorithms where it has them
+    (`warn_only`: an operation without one warns instead of failing). On CUDA, cuBLAS
+    needs `CUBLAS_WORKSPACE_CONFIG` for that; it is set unless already set.
+    The loaders seed their samplers and workers from their own `seed` argument.
+    Returns {"seed", "threads"}, for the run's record.
+    """
+    if threads is not None:
+        if int(threads) < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}")
+        torch.set_num_threads(int(threads))
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    set_seed(seed)
+    return {"seed": int(seed), "threads": torch.get_num_threads()}
+
+
 def get_device(name: str = "auto") -> torch.device:
     """`"auto"` is CUDA when present, else CPU; anything else is passed to torch.device."""
     if name == "auto":
@@ -38,31 +72,122 @@ def get_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def training_precision(device, precision: str | None = None) -> str:
-    """"bf16" or "fp32": the precision the forward pass trains in on `device`.
+def cpu_flags(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> set[str] | None:
+    """The instruction-set flags of the CPU (Linux's /proc/cpuinfo "flags" line), or None
+    where they cannot be read (macOS, Windows, a container without /proc)."""
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):   # x86 / ARM
+            return set(value.split())
+    return None
 
-    `precision` None reads env `SENTIMENT_PRECISION`, else "auto": bfloat16 mixed
-    precision where the hardware computes it natively (CUDA with bf16, CPUs with
-    AVX512-BF16 or AMX, about 1.5-2x faster for these models), float32 elsewhere.
-    The weights, the optimizer and every evaluation stay float32.
+
+def cpu_model_name(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> str:
+    """The CPU's model name ("AMD EPYC 9R14"), from /proc/cpuinfo or, elsewhere, the platform."""
+    try:
+        for line in Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def native_bf16(device, flags: set[str] | None = None, capability: tuple[int, int] | None = None) -> bool:
+    """Whether `device` computes bfloat16 in hardware (not emulated, which is slower than float32).
+
+    CUDA: compute capability 8.0 or newer (`capability` default: the device's). CPU: the
+    AMX or AVX512-BF16 flag among `flags` (default: `cpu_flags()`; unknown means no).
+    Not `torch.cuda.is_bf16_supported()` nor mkldnn's check: both answer True where
+    bfloat16 is only emulated (a T4; an AVX512 CPU without BF16).
     """
-    precision = precision or os.environ.get("SENTIMENT_PRECISION") or "auto"
-    if precision not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', not {precision!r}")
-    if precision != "auto":
-        return precision
     device = torch.device(device)
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device.type == "cpu" and torch.backends.mkldnn.is_available():
-        return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
-    return "fp32"
+        capability = capability or torch.cuda.get_device_capability(device)
+        return tuple(capability) >= CUDA_BF16_CAPABILITY
+    if device.type == "cpu":
+        flags = cpu_flags() if flags is None else flags
+        return bool(flags) and any(flag in flags for flag in BF16_CPU_FLAGS)
+    return False
+
+
+def training_precision(device, precision: str = "auto", **capabilities) -> str:
+    """"bf16" or "fp32": the precision the forward pass runs in on `device`.
+
+    `precision` "auto" picks bfloat16 mixed precision where the hardware computes it
+    natively (`native_bf16`: about 1.5-2x faster for these models), float32 elsewhere;
+    "bf16" or "fp32" force it. `capabilities` (`flags`, `capability`) go to `native_bf16`
+    (tests pass mocked ones). The weights, the optimizer and every evaluation stay float32.
+    The frozen encoder of lesson 6 runs in the same precision (one rule).
+    """
+    precision = precision or "auto"
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, not {precision!r}")
+    if precision != "auto":
+        return precision
+    return "bf16" if native_bf16(device, **capabilities) else "fp32"
+
+
+def describe_hardware(device, precision: str) -> dict:
+    """What decides a run's digits besides code, data and seed, JSON-serialisable.
+
+    {"device": "cpu" | "cuda", "name": CPU model or GPU name, "cpu_capability": torch's
+    vector ISA ("AVX512", "AVX2", ...), "bf16_flags": the AMX / AVX512-BF16 flags present
+    (None: flags unknown), "compute_capability": "8.0" (CUDA only), "native_bf16",
+    "threads": torch's intra-op threads, "machine", "system", "precision",
+    "versions": {package: version or None}}.
+    """
+    device = torch.device(device)
+    flags = cpu_flags()
+    info = {"device": device.type, "name": cpu_model_name(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "bf16_flags": None if flags is None else sorted(flag for flag in BF16_CPU_FLAGS if flag in flags),
+            "threads": torch.get_num_threads(), "machine": platform.machine(), "system": platform.system()}
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        info.update(name=torch.cuda.get_device_name(device), compute_capability=f"{major}.{minor}",
+                    cpu=info["name"])
+    info["native_bf16"] = native_bf16(device, flags=flags or set())
+    info["precision"] = precision
+    info["versions"] = {"python": platform.python_version(), **package_versions()}
+    return info
+
+
+def package_versions(packages: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str | None]:
+    """Installed versions of `packages` (None where one is not installed), without importing them."""
+    from importlib import metadata
+
+    versions = {}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def hardware_summary(info: dict) -> str:
+    """One line from `describe_hardware`: 'cpu AMD EPYC 9R14 (AVX512, avx512_bf16), 2 threads, bf16, torch 2.13.0'."""
+    if info["device"] == "cuda":
+        what = f"cuda {info['name']} (compute capability {info['compute_capability']})"
+    else:
+        flags = "bf16 flags unknown" if info["bf16_flags"] is None else (", ".join(info["bf16_flags"])
+                                                                        or "no native bf16")
+        what = f"cpu {info['name']} ({info['cpu_capability']}, {flags})"
+    return f"{what}, {info['threads']} threads, {info['precision']}, torch {info['versions'].get('torch')}"
 
 
 def autocast(device, precision: str):
-    """A context that runs matrix products in bfloat16 when `precision` is "bf16" (else does nothing)."""
-    if precision == "bf16":
-        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    """A context that runs matrix products in 16 bits when `precision` is "bf16" (or "fp16",
+    inference only), else does nothing."""
+    if precision in ("bf16", "fp16"):
+        return torch.autocast(torch.device(device).type,
+                              dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
     return contextlib.nullcontext()
 
 
@@ -113,37 +238,48 @@ def evaluate(model: nn.Module, loader, criterion, device, desc: str = "eval") ->
 
 
 def fit(model: nn.Module, train_loader, valid_loader, optimizer, criterion, epochs: int, device,
-        checkpoint_path: str | os.PathLike | None = None, precision: str | None = None) -> list[dict]:
-    """Train for `epochs`, keep the weights with the lowest validation loss (the tutorials' rule).
+        checkpoint_path: str | os.PathLike | None = None, precision: str = "auto") -> list[dict]:
+    """Train for `epochs` with `run_epoch`; keep the weights with the lowest validation loss
+    (the tutorials' rule), or, with `valid_loader` None, the last epoch's weights.
 
     Training runs in `training_precision(device, precision)`; validation in float32.
 
-    After training the model holds the best weights (also saved to `checkpoint_path`
-    if given). Returns the history: one dict per epoch with train/valid loss and
-    accuracy, epoch seconds, and whether it was the best so far.
+    After training the model holds the kept weights (also saved to `checkpoint_path`
+    if given). Returns the history: one dict per epoch with train (and valid, None
+    without a validation loader) loss and accuracy, epoch seconds, and whether the
+    epoch's weights are the ones kept so far. Prints one line per epoch.
     """
     history, best_loss, best_state = [], float("inf"), None
     precision = training_precision(device, precision)
     for epoch in range(1, epochs + 1):
         train = run_epoch(model, train_loader, criterion, device, optimizer, desc=f"epoch {epoch} train",
                           precision=precision)
-        valid = evaluate(model, valid_loader, criterion, device, desc=f"epoch {epoch} valid")
-        improved = valid["loss"] < best_loss
-        if improved:
-            best_loss = valid["loss"]
-            best_state = copy.deepcopy(model.state_dict())
-            if checkpoint_path is not None:
-                torch.save(best_state, checkpoint_path)
         row = {"epoch": epoch, "train_loss": train["loss"], "train_accuracy": train["accuracy"],
-               "valid_loss": valid["loss"], "valid_accuracy": valid["accuracy"],
-               "seconds": train["seconds"] + valid["seconds"], "precision": precision, "best": improved}
+               "valid_loss": None, "valid_accuracy": None, "seconds": train["seconds"], "precision": precision,
+               "best": True}                        # without validation the last epoch is kept
+        if valid_loader is not None:
+            valid = evaluate(model, valid_loader, criterion, device, desc=f"epoch {epoch} valid")
+            row.update(valid_loss=valid["loss"], valid_accuracy=valid["accuracy"],
+                       seconds=train["seconds"] + valid["seconds"], best=valid["loss"] < best_loss)
+            if row["best"]:
+                best_loss, best_state = valid["loss"], copy.deepcopy(model.state_dict())
+        if row["best"] and checkpoint_path is not None:
+            torch.save(model.state_dict(), checkpoint_path)
         history.append(row)
-        print(f"Epoch {epoch:2d} | {row['seconds']:6.1f} s | train loss {train['loss']:.3f} "
-              f"acc {train['accuracy']:6.2%} | valid loss {valid['loss']:.3f} acc {valid['accuracy']:6.2%}"
-              + (" *" if improved else ""), flush=True)
+        print(epoch_line(row), flush=True)
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
+
+
+def epoch_line(row: dict) -> str:
+    """One history row as the line `fit` prints: time, train (and valid) loss and accuracy, '*' if kept."""
+    line = (f"Epoch {row['epoch']:2d} | {row['seconds']:6.1f} s | train loss {row['train_loss']:.3f} "
+            f"acc {row['train_accuracy']:6.2%}")
+    if row.get("valid_loss") is not None:
+        line += (f" | valid loss {row['valid_loss']:.3f} acc {row['valid_accuracy']:6.2%}"
+                 + (" *" if row["best"] else ""))
+    return line
 
 
 def encode_texts(texts: Sequence[str], tokenizer: Tokenizer, vocab: Vocab, bigrams: bool = False,
@@ -157,19 +293,24 @@ def encode_texts(texts: Sequence[str], tokenizer: Tokenizer, vocab: Vocab, bigra
 
 
 @torch.inference_mode()
+def probabilities(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor, device="cpu") -> np.ndarray:
+    """The model's class probabilities for an encoded batch, in eval mode without gradients:
+    P(positive) float [batch] for one logit (sigmoid), else [batch, n_classes] (softmax)."""
+    model.eval()
+    logits = model(ids.to(device), lengths).float()
+    if logits.shape[-1] == 1:
+        return torch.sigmoid(logits.squeeze(-1)).cpu().numpy()
+    return torch.softmax(logits, dim=-1).cpu().numpy()
+
+
 def predict(model: nn.Module, texts: str | Sequence[str], tokenizer: Tokenizer, vocab: Vocab,
             device="cpu", batch_first: bool = True, bigrams: bool = False, min_length: int = 1) -> np.ndarray:
     """Class probabilities for raw text(s): the tutorials' `predict_sentiment` / `predict_class`.
 
-    Binary models give P(positive) as float [n]; multi-class models give [n, n_classes].
+    Binary models give P(positive) as float [n]; multi-class models give [n, n_classes];
+    a single string gives one row.
     """
     single = isinstance(texts, str)
     ids, lengths = encode_texts([texts] if single else list(texts), tokenizer, vocab, bigrams, min_length)
-    model.eval()
-    logits = model((ids if batch_first else ids.t()).to(device), lengths)
-    if logits.shape[-1] == 1:
-        probs = torch.sigmoid(logits.squeeze(-1))
-    else:
-        probs = torch.softmax(logits, dim=-1)
-    probs = probs.cpu().numpy()
+    probs = probabilities(model, ids if batch_first else ids.t(), lengths, device)
     return probs[0] if single else probs

@@ -1,9 +1,15 @@
-"""The training loop's precision choice and best-checkpoint rule."""
+"""The precision rule, the hardware record, reproducibility and the training loop's checkpoint rule."""
+import json
+import random
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from helpers.training import autocast, evaluate, fit, training_precision
+from helpers import training
+from helpers.training import (autocast, cpu_flags, describe_hardware, evaluate, fit, hardware_summary,
+                              make_reproducible, native_bf16, training_precision)
 
 
 class Tiny(nn.Module):
@@ -29,17 +35,77 @@ def batches(n=8, seed=0):
     return data
 
 
-def test_precision_resolution(monkeypatch):
-    monkeypatch.delenv("SENTIMENT_PRECISION", raising=False)
+def test_precision_resolution():
     assert training_precision("cpu", "fp32") == "fp32"
-    assert training_precision("cpu", "bf16") == "bf16"
-    native = torch.ops.mkldnn._is_mkldnn_bf16_supported() if torch.backends.mkldnn.is_available() else False
-    assert training_precision("cpu") == ("bf16" if native else "fp32")
-    monkeypatch.setenv("SENTIMENT_PRECISION", "fp32")
-    assert training_precision("cpu") == "fp32"
-    assert training_precision("cpu", "bf16") == "bf16"   # an explicit argument wins over the environment
+    assert training_precision("cpu", "bf16") == "bf16"      # an explicit choice is kept
+    assert training_precision("cpu", flags=set()) == "fp32"
+    assert training_precision("cpu", flags={"avx512f", "amx_bf16"}) == "bf16"
     with pytest.raises(ValueError, match="precision must be"):
         training_precision("cpu", "half")
+
+
+def test_the_environment_does_not_choose_the_precision(monkeypatch):
+    monkeypatch.setenv("SENTIMENT_PRECISION", "bf16")   # read by the course layer, never by the library
+    assert training_precision("cpu", flags={"avx512f"}) == "fp32"
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), "fp32"),    # T4: bf16 only emulated
+                                                  ((7, 0), "fp32"),    # V100
+                                                  ((8, 0), "bf16"),    # A100
+                                                  ((8, 6), "bf16"),
+                                                  ((9, 0), "bf16")])   # H100
+def test_cuda_bf16_needs_compute_capability_8(capability, expected):
+    assert training_precision("cuda", capability=capability) == expected
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ({"avx2", "avx512f", "avx512bw", "avx512_vnni"}, "fp32"),   # plain AVX512: mkldnn would say yes
+    ({"avx512f", "avx512_bf16"}, "bf16"),
+    ({"avx512f", "amx_tile", "amx_bf16"}, "bf16"),
+    ({"asimd", "bf16"}, "fp32"),                                  # ARM's flag is not one we measured
+    (set(), "fp32")])
+def test_cpu_bf16_needs_amx_or_avx512_bf16(flags, expected):
+    assert training_precision("cpu", flags=flags) == expected
+
+
+def test_cpu_flags_come_from_cpuinfo_and_are_unknown_elsewhere(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu avx512f avx512_bf16\n\n")
+    assert cpu_flags(cpuinfo) == {"fpu", "avx512f", "avx512_bf16"}
+    assert cpu_flags(tmp_path / "missing") is None                  # macOS, Windows: no /proc/cpuinfo
+    monkeypatch.setattr(training, "cpu_flags", lambda *args: None)
+    assert not native_bf16("cpu")
+    assert training_precision("cpu") == "fp32"                      # unknown flags: float32
+
+
+def test_hardware_record_is_json_and_names_what_decides_the_digits(monkeypatch):
+    monkeypatch.setattr(training, "cpu_flags", lambda *args: {"avx512f", "amx_bf16"})
+    info = describe_hardware("cpu", "bf16")
+    assert json.loads(json.dumps(info)) == info
+    assert info["device"] == "cpu" and info["bf16_flags"] == ["amx_bf16"] and info["native_bf16"] is True
+    assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert info["threads"] == torch.get_num_threads() and info["precision"] == "bf16"
+    assert torch.__version__.startswith(info["versions"]["torch"])     # "2.13.0" of "2.13.0+cpu"
+    assert {"python", "numpy", "spacy", "transformers", "onnxruntime"} <= set(info["versions"])
+    line = hardware_summary(info)
+    assert "amx_bf16" in line and f"{info['threads']} threads" in line and "bf16" in line
+    monkeypatch.setattr(training, "cpu_flags", lambda *args: None)
+    assert "unknown" in hardware_summary(describe_hardware("cpu", "fp32"))
+
+
+def test_make_reproducible_repeats_every_random_stream():
+    threads = torch.get_num_threads()
+    try:
+        assert make_reproducible(7, threads=1) == {"seed": 7, "threads": 1}
+        assert torch.get_num_threads() == 1 and torch.are_deterministic_algorithms_enabled()
+        first = (random.random(), np.random.rand(), torch.rand(1).item())
+        make_reproducible(7)
+        assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+        with pytest.raises(ValueError, match="threads"):
+            make_reproducible(7, threads=0)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(False)
 
 
 def test_bf16_trains_the_forward_pass_and_evaluates_in_fp32():
@@ -65,3 +131,16 @@ def test_fit_keeps_the_weights_of_the_best_validation_loss():
     best = min(row["valid_loss"] for row in history)
     assert [row["best"] for row in history].count(True) >= 1
     assert evaluate(model, valid, nn.BCEWithLogitsLoss(), "cpu")["loss"] == pytest.approx(best, rel=1e-6)
+
+
+def test_fit_without_validation_trains_every_epoch_and_keeps_the_last_weights(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = Tiny()
+    history = fit(model, batches(), None, torch.optim.SGD(model.parameters(), lr=5.0), nn.BCEWithLogitsLoss(),
+                  epochs=3, device="cpu", checkpoint_path=tmp_path / "last.pt", precision="fp32")
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert all(row["valid_loss"] is None and row["valid_accuracy"] is None for row in history)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch")]
+    assert len(lines) == 3 and "valid" not in lines[0]
+    saved = torch.load(tmp_path / "last.pt")
+    assert all(torch.equal(saved[name], value) for name, value in model.state_dict().items())
