@@ -6,11 +6,20 @@ name in the same folder and rename it into place only when complete.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
+import ctypes
+import errno
+import functools
 import hashlib
 import os
+import re
 import shutil
+import socket
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -45,22 +54,183 @@ def cache_dir(explicit: str | os.PathLike | None = None) -> Path:
     return path
 
 
+# Temporaries beside a target are named `.<target name>.<pid>-<host>.<8 random>.tmp`; ones written before
+# the writer's id was recorded are `.<target name>.<8 random>.tmp`.
+_TEMPORARY_NAME = re.compile(r"(?:(?P<pid>\d+)-(?P<host>[0-9a-f]{8})\.)?[a-z0-9_]{8}\.tmp")
+# a temporary whose writer cannot be checked (another machine, the older naming) counts as abandoned once
+# it has been left untouched this long: far longer than any cache write takes
+ABANDONED_AFTER_S = 24 * 3600
+# A folder replaced by a newer one is kept this long (inside its writer's temporary) before it is deleted,
+# so that a reader who was already inside it (listing it, or half-way through resolving a path in it) can
+# finish. Deleted by the writer's next atomic_path call after that, or when its interpreter exits.
+REPLACED_KEPT_S = 2.0
+_replaced: list[tuple[float, Path]] = []  # (when it may go, time.monotonic(); the temporary holding it)
+_replaced_lock = threading.Lock()
+_RENAME_EXCHANGE = 2  # linux/fs.h: swap two existing paths in one step
+_AT_FDCWD = -100
+# what a move meets when another writer moved or replaced the target between our check and our move
+_LOST_RACE = (errno.ENOENT, errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR)
+
+
+@functools.lru_cache(maxsize=1)
+def _host_tag() -> str:
+    """8 hex characters naming this machine, so a writer's process id is only checked on its own machine."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+@functools.lru_cache(maxsize=1)
+def _renameat2():
+    """Linux's renameat2 from the C library, or None where there is none (macOS, Windows, old glibc)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two existing paths in one step; False where the system or file system cannot.
+
+    Raises OSError (e.g. FileNotFoundError when `second` has gone) for other failures.
+    """
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(second))
+
+
+def _move_into_place(new: Path, target: Path, scratch: Path) -> None:
+    """Put the complete entry `new` at `target`; whatever was at `target` ends up inside `scratch`.
+
+    A file onto a file (or onto nothing) is one os.replace. Otherwise an existing target is swapped with
+    the new entry in one step, so readers always find a complete entry; where that swap is not available
+    the old entry is moved aside first and readers may briefly find nothing. Other writers may put their
+    own entries in place at the same time: each step that loses such a race is tried again.
+    """
+    if not os.path.lexists(new):
+        raise FileNotFoundError(f"nothing was written at {new}")
+    for attempt in range(1000):
+        if not _is_folder(new) and not _is_folder(target):
+            os.replace(new, target)
+            return
+        try:
+            if not os.path.lexists(target):
+                os.rename(new, target)  # fails if another writer's entry got there first: then swap
+            elif not _exchange(new, target):
+                os.rename(target, scratch / f"replaced-{attempt}")
+                os.rename(new, target)
+            return
+        except OSError as err:
+            if err.errno not in _LOST_RACE:
+                raise
+    raise OSError(f"could not move {new} onto {target}: other writers kept replacing it")
+
+
+def _is_folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _writer_alive(pid: int) -> bool | None:
+    """Whether process `pid` runs on this machine; None where that cannot be asked safely."""
+    if os.name != "posix":  # os.kill on Windows would end the process rather than probe it
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, under another user
+        return True
+    return True
+
+
+def _remove_abandoned_temporaries(target: Path) -> None:
+    """Delete temporaries of `target` whose writer is certainly gone.
+
+    A temporary made on this machine is abandoned once its writer's process has ended (a process still
+    running under that id, even a different one reusing it, keeps it until it ends). One from another
+    machine, or without a process id (older naming), is abandoned after ABANDONED_AFTER_S untouched.
+    """
+    prefix = f".{target.name}."
+    try:
+        names = [name for name in os.listdir(target.parent) if name.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        match = _TEMPORARY_NAME.fullmatch(name[len(prefix):])
+        if match is None:
+            continue  # another file that happens to share the prefix
+        path = target.parent / name
+        alive = _writer_alive(int(match["pid"])) if match["pid"] and match["host"] == _host_tag() else None
+        if alive is None:
+            try:
+                touched = max(os.lstat(p).st_mtime for p in (path, path / target.name) if os.path.lexists(p))
+            except (OSError, ValueError):
+                continue  # gone already (another writer cleaned it)
+            alive = time.time() - touched < ABANDONED_AFTER_S
+        if not alive:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike):
-    """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds.
+    """Yield a temporary path beside `target`; move it onto `target` only if the block succeeds.
 
-    Works for files and folders. On error the temporary is removed and `target` is untouched.
+    Works for files and folders (the block creates whichever it likes at the yielded path, which has
+    `target`'s name). On error the temporary is removed and `target` is untouched.
+
+    Safe for concurrent writers of the same target: each writes its own temporary and the last to
+    finish wins; no writer fails because of another. A reader opening `target`, or a file inside a
+    target folder, finds the old or the new complete entry, never a missing or half-written one: files
+    move with os.replace, and a folder replaces an existing one by swapping the two in one step
+    (Linux's renameat2 RENAME_EXCHANGE); the old folder is deleted REPLACED_KEPT_S later, so a reader
+    already inside it can finish. Where that swap does not exist (macOS, Windows, some network file
+    systems) the old folder is moved aside first, so a reader may briefly find no folder. A reader that
+    opens several files of a folder while writers replace it may get them from different complete entries.
+
+    Temporaries left by a killed writer are deleted on the next write of the same target
+    (see `_remove_abandoned_temporaries`); a live writer's temporary is never touched.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)) / target.name
+    _delete_replaced()
+    _remove_abandoned_temporaries(target)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}-{_host_tag()}.", suffix=".tmp",
+                                    dir=target.parent))
+    replaced = False
     try:
-        yield tmp
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        yield scratch / target.name
+        _move_into_place(scratch / target.name, target, scratch)
+        replaced = any(scratch.iterdir())  # the old entry, moved here when a folder was involved
     finally:
-        shutil.rmtree(tmp.parent, ignore_errors=True)
+        if replaced and REPLACED_KEPT_S > 0:
+            with _replaced_lock:
+                _replaced.append((time.monotonic() + REPLACED_KEPT_S, scratch))
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _delete_replaced(wait: bool = False) -> None:
+    """Delete the folders this process replaced whose REPLACED_KEPT_S is over (`wait`: all of them, once
+    it is). Runs at the start of every atomic_path call and, waiting, when the interpreter exits."""
+    with _replaced_lock:
+        due = [entry for entry in _replaced if wait or entry[0] <= time.monotonic()]
+        for entry in due:
+            _replaced.remove(entry)
+    for when, scratch in sorted(due):
+        time.sleep(max(0.0, when - time.monotonic()))
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+atexit.register(_delete_replaced, wait=True)
 
 
 def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:

@@ -15,7 +15,6 @@ import helpers.data as data_module
 from conftest import FIXTURE_REVIEWS_PER_FOLDER, entries, leftovers, make_imdb_archive
 from helpers.data import (DataError, TextDataset, load_imdb, load_table, load_trec, read_imdb, read_table,
                           read_trec, sample_per_label, stratified_split)
-from helpers.files import atomic_path
 from helpers.text import Tokenizer
 
 PER_SPLIT = 2 * FIXTURE_REVIEWS_PER_FOLDER
@@ -511,32 +510,3 @@ def test_failure_while_writing_the_cache_leaves_no_entry(fixture_data_dir, tmp_c
         load_imdb(data_directory=fixture_data_dir, workers=1)
     assert len(calls) == 2 and not calls[0].exists()
     assert_clean_cache(tmp_cache)
-
-
-def test_atomic_path_keeps_target_on_error(tmp_path):
-    target = tmp_path / "out.txt"
-    target.write_text("old", encoding="utf-8")
-    with pytest.raises(ZeroDivisionError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("new, half written", encoding="utf-8")
-            1 / 0
-    assert target.read_text(encoding="utf-8") == "old"
-    assert entries(tmp_path) == ["out.txt"]
-
-
-def test_atomic_path_folders(tmp_path):
-    target = tmp_path / "entry"
-    with atomic_path(target) as tmp:
-        tmp.mkdir()
-        (tmp / "a").write_text("1")
-    assert (target / "a").read_text() == "1"
-    with pytest.raises(KeyError):
-        with atomic_path(target) as tmp:
-            tmp.mkdir()
-            (tmp / "b").write_text("2")
-            raise KeyError("boom")
-    assert entries(target) == ["a"] and entries(tmp_path) == ["entry"]
-    with atomic_path(target) as tmp:  # success replaces the folder as a whole
-        tmp.mkdir()
-        (tmp / "b").write_text("2")
-    assert entries(target) == ["b"] and entries(tmp_path) == ["entry"]
