@@ -79,7 +79,7 @@ def reviews(n: int = 64) -> list[str]:
     """Real IMDb test reviews from the committed fixtures, mixed lengths."""
     from helpers.data import read_imdb
 
-    texts = read_imdb(REPO_ROOT / "tests" / "fixtures" / "data")["test"].texts
+    texts = read_imdb(REPO_ROOT / "helpers" / "fixtures" / "data")["test"].texts
     return [texts[i] for i in range(0, len(texts), max(1, len(texts) // n))][:n]
 
 

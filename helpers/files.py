@@ -22,8 +22,11 @@ import threading
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures"
+REPO_ROOT = Path(__file__).resolve().parent.parent   # TODO(course layer): goes once export/transformer stop using it
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"   # the small data shipped with the package
+# Where downloads and prepared caches go when a caller passes no folder. The course layer sets it from
+# SENTIMENT_CACHE_DIR; the tests point it at a temporary folder.
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sentiment-tutorials"
 
 
 class DataError(RuntimeError):
@@ -31,25 +34,23 @@ class DataError(RuntimeError):
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
-    """The local data folder: `explicit`, else env `SENTIMENT_DATA_DIR`, else None (download).
+    """The local data folder `explicit` as an absolute path, or None (download) when it is None or "".
 
-    A relative path is taken from the current folder; a folder that does not exist
-    is an error rather than a silent fallback to downloading.
+    A relative path is taken from the current folder; a folder that does not exist is an
+    error rather than a silent fallback to downloading.
     """
-    value = explicit if explicit not in (None, "") else os.environ.get("SENTIMENT_DATA_DIR") or None
-    if value is None:
+    if explicit in (None, ""):
         return None
-    path = Path(value).expanduser().resolve()
+    path = Path(explicit).expanduser().resolve()
     if not path.is_dir():
-        raise DataError(f"data directory {path} does not exist (set SENTIMENT_DATA_DIR or pass data_dir)")
+        raise DataError(f"data directory {path} does not exist (pass an existing folder, or none to download)")
     return path
 
 
 def cache_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """Folder for downloads and prepared caches: `explicit`, env `SENTIMENT_CACHE_DIR`,
-    else `~/.cache/sentiment-tutorials`. Created if missing."""
-    value = explicit or os.environ.get("SENTIMENT_CACHE_DIR") or Path.home() / ".cache" / "sentiment-tutorials"
-    path = Path(value).expanduser()
+    """Folder for downloads and prepared caches: `explicit`, else `DEFAULT_CACHE_DIR`
+    (`~/.cache/sentiment-tutorials`). Created if missing."""
+    path = Path(explicit or DEFAULT_CACHE_DIR).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

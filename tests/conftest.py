@@ -1,9 +1,10 @@
 """Shared fixtures for the data-pipeline tests.
 
-Every test gets its own empty cache folder through `SENTIMENT_CACHE_DIR`, so
-nothing is written to ~/.cache, and `SENTIMENT_DATA_DIR` is unset inside tests so
-a loader called without a data folder really takes the download path. The real
-data tests read the value it had when pytest started, through `real_data_dir`.
+Every test gets its own empty cache folder as the library's default cache
+(`helpers.files.DEFAULT_CACHE_DIR`, and `SENTIMENT_CACHE_DIR` for the course layer and
+subprocesses), so nothing is written to ~/.cache, and `SENTIMENT_DATA_DIR` is unset
+inside tests so a lesson without a data folder really takes the download path. The
+real data tests read the value it had when pytest started, through `real_data_dir`.
 """
 from __future__ import annotations
 
@@ -19,21 +20,25 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from helpers.run import absolute_environment_paths  # noqa: E402 (needs REPO_ROOT on sys.path)
+from helpers import files  # noqa: E402 (needs REPO_ROOT on sys.path)
+from helpers.course import FIXTURE_DATA_DIR  # noqa: E402
+from helpers.run import absolute_environment_paths  # noqa: E402
 
 # Before anything reads them: the notebook kernels nbval starts run in notebooks/, where a
 # relative SENTIMENT_DATA_DIR given at the repository root would name another folder.
 absolute_environment_paths()
 
-FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "data"
+FIXTURE_DATA = FIXTURE_DATA_DIR   # the small data shipped in the package (helpers/fixtures/data)
 FIXTURE_REVIEWS_PER_FOLDER = 100
 REAL_DATA_DIR = os.environ.get("SENTIMENT_DATA_DIR") or None  # read before any test unsets it
 
 
 @pytest.fixture(autouse=True)
 def tmp_cache(tmp_path, monkeypatch) -> Path:
-    """This test's cache folder (also `SENTIMENT_CACHE_DIR`); not created until something writes."""
+    """This test's cache folder (the library's default and `SENTIMENT_CACHE_DIR`); not created until something
+    writes."""
     folder = tmp_path / "cache"
+    monkeypatch.setattr(files, "DEFAULT_CACHE_DIR", folder)
     monkeypatch.setenv("SENTIMENT_CACHE_DIR", str(folder))
     monkeypatch.delenv("SENTIMENT_DATA_DIR", raising=False)
     for name in ("NO_PROXY", "no_proxy"):  # the local test server must not go through a proxy
@@ -43,7 +48,7 @@ def tmp_cache(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def fixture_data_dir() -> Path:
-    """tests/fixtures/data (built by tests/make_fixtures.py)."""
+    """helpers/fixtures/data (built by tests/make_fixtures.py)."""
     if not (FIXTURE_DATA / "imdb" / "aclImdb").is_dir():
         pytest.fail(f"{FIXTURE_DATA} is missing: run `python tests/make_fixtures.py`")
     return FIXTURE_DATA

@@ -1,4 +1,4 @@
-"""Build the small committed test fixtures in tests/fixtures/data/ from the real data.
+"""Build the small committed fixtures in helpers/fixtures/data/ (shipped in the package) from the real data.
 
     python tests/make_fixtures.py [DATA_DIR]
 
@@ -39,7 +39,7 @@ TREC_TRAIN_LINES = 600
 TREC_TEST_LINES = 150
 TREC_BAD_LINE = 66  # 1-based: "sister\xf0city", the one byte that is not UTF-8
 GLOVE_TOP_WORDS = 2_000
-OUT = REPO_ROOT / "tests" / "fixtures" / "data"
+OUT = REPO_ROOT / "helpers" / "fixtures" / "data"   # package data: the smoke profile reads it offline
 
 
 def make_imdb(source: Path, out: Path, rng: random.Random) -> list[str]:

@@ -28,7 +28,7 @@ from helpers.data import read_imdb, read_trec  # noqa: E402
 from helpers.text import Tokenizer  # noqa: E402
 
 DIGEST_DIR = Path(__file__).resolve().parent / "fixtures" / "token_digests"
-FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "data"
+FIXTURE_DATA = REPO_ROOT / "helpers" / "fixtures" / "data"   # the small data shipped in the package
 
 
 def token_digest(tokens: Sequence[str]) -> str:

@@ -1,0 +1,278 @@
+"""The course layer: what a lesson run means, where its files go, and what it records.
+
+Only this module, `results` and `run` know that a course exists around the library:
+the run profiles, the environment variables (`SENTIMENT_PROFILE`, `SENTIMENT_DATA_DIR`,
+`SENTIMENT_CACHE_DIR`, `SENTIMENT_RESULTS_DIR`, `SENTIMENT_PRECISION`,
+`SENTIMENT_TRANSFORMER`, `SENTIMENT_THREADS`), the checkout (when there is one) and the
+small data shipped inside the package. The library below takes explicit arguments.
+
+A lesson starts with one call and ends with one:
+
+    run = start_lesson("03_faster_sentiment", profile=PROFILE, data_dir=DATA_DIR, ...)
+    ...
+    run.record(test_accuracy=test["accuracy"], test_loss=test["loss"], history=history, ...)
+
+Where a run writes (metrics, plots, exported bundles):
+
+* an output folder given (`results_dir=`, env `SENTIMENT_RESULTS_DIR`, the runner's
+  `--output-dir`): everything goes under it, bundles included;
+* otherwise, in a checkout: the checkout's `results/` for the full profile, with bundles in
+  `deployment/models/` (the committed reference run), and `results-smoke/` (git-ignored) for
+  the smoke profile, with its bundles there too: a quick check never touches committed files;
+* otherwise (an installed course, a notebook alone in a folder, Colab): `results/` or
+  `results-smoke/` in the working folder, bundles included. Nothing is ever written into
+  the installed package.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import __version__, files
+from .files import DataError
+
+if TYPE_CHECKING:
+    import torch
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SHIPPED_DIR = PACKAGE_DIR / "fixtures"             # package data: ships with every install
+FIXTURE_DATA_DIR = SHIPPED_DIR / "data"            # a few hundred IMDb reviews, TREC questions, GloVe rows
+TINY_ENCODER_DIR = SHIPPED_DIR / "tiny-bert"       # a 2-layer BERT config + vocabulary, random weights
+OFFLINE_ENCODER = "all-MiniLM-L6-v2"               # looked for in <data dir>/../models/ by full offline runs
+
+
+def checkout_root() -> Path | None:
+    """The repository checkout these helpers run from, or None for an installed package.
+
+    A checkout is recognised by its layout around the package (pyproject.toml and
+    notebooks/ beside helpers/); an installed package sits in site-packages, which has neither.
+    """
+    root = PACKAGE_DIR.parent
+    if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir():
+        return root
+    return None
+
+
+# ---------------------------------------------------------------------------- profiles
+
+@dataclass(frozen=True)
+class Profile:
+    """Every decision a run profile makes, so that nothing else compares profile names.
+
+    `sample`: examples kept per split (None = all); `epochs`: forced epoch count (None =
+    the lesson's); `fixture_data`: with no data folder given, read the small data shipped
+    in the package (works offline); `encoder`: the transformer for lesson 6 and the
+    appendices (None = the lesson's own default); `max_length`: a cap on the encoder's
+    tokens per text (None = no cap); `export_to_course`: a run without an output folder,
+    inside a checkout, writes the course's reference results and bundles (else its files go
+    to a separate folder).
+    """
+
+    name: str
+    sample: int | None
+    epochs: int | None
+    fixture_data: bool
+    encoder: str | None
+    max_length: int | None
+    export_to_course: bool
+
+    @property
+    def results_folder_name(self) -> str:
+        """"results" for the profile that makes the course's reference runs, else "results-<name>"."""
+        return "results" if self.export_to_course else f"results-{self.name}"
+
+
+PROFILES = {
+    "full": Profile("full", sample=None, epochs=None, fixture_data=False, encoder=None, max_length=None,
+                    export_to_course=True),
+    "smoke": Profile("smoke", sample=300, epochs=1, fixture_data=True, encoder=str(TINY_ENCODER_DIR),
+                     max_length=128, export_to_course=False),
+}
+
+
+def _absolute_if_path(value: str) -> str:
+    """`value` as an absolute path when it names an existing file or folder (relative to here), else as given
+    (a Hugging Face model name such as "bert-base-uncased")."""
+    path = Path(value).expanduser()
+    return str(path.resolve()) if path.exists() else value
+
+
+def get_profile(name: str | None = None, environ=os.environ) -> Profile:
+    """The named profile, else env `SENTIMENT_PROFILE`, else `full`; env `SENTIMENT_TRANSFORMER`,
+    when set, is its encoder."""
+    name = name or environ.get("SENTIMENT_PROFILE") or "full"
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}: choose one of {', '.join(PROFILES)}")
+    profile = PROFILES[name]
+    if environ.get("SENTIMENT_TRANSFORMER"):
+        profile = replace(profile, encoder=_absolute_if_path(environ["SENTIMENT_TRANSFORMER"]))
+    return profile
+
+
+def lesson_data_dir(profile: Profile, explicit=None, environ=os.environ) -> Path | None:
+    """Where a lesson reads its data: `explicit`, else env `SENTIMENT_DATA_DIR`, else the data
+    shipped in the package when the profile uses it (offline), else None (download)."""
+    if explicit not in (None, ""):
+        return files.data_dir(explicit)
+    if environ.get("SENTIMENT_DATA_DIR"):
+        try:
+            return files.data_dir(environ["SENTIMENT_DATA_DIR"])
+        except DataError as err:
+            raise DataError(f"SENTIMENT_DATA_DIR: {err}") from None
+    return FIXTURE_DATA_DIR if profile.fixture_data else None
+
+
+def offline_encoder(profile: Profile, data_directory: Path | None) -> Profile:
+    """`profile` with its encoder set to `<data dir>/../models/all-MiniLM-L6-v2` when it has none and that
+    folder exists (a machine without internet keeps its models beside its data)."""
+    if profile.encoder is None and data_directory is not None:
+        candidate = Path(data_directory).parent / "models" / OFFLINE_ENCODER
+        if (candidate / "config.json").is_file():
+            return replace(profile, encoder=str(candidate))
+    return profile
+
+
+def default_vectors(directory: Path | None, preferred: str = "glove.6B.100d") -> str:
+    """The tutorials' `glove.6B.100d`, unless a local data folder holds only another size
+    (offline machines here have 50d), in which case that one is used."""
+    if directory is None:
+        return preferred
+    folder = Path(directory) / "glove"
+
+    def present(name):
+        return any((folder / f"{name}{suffix}").is_file() for suffix in (".txt", ".txt.gz"))
+
+    if (folder / "glove.6B.zip").is_file() or present(preferred):
+        return preferred
+    return next((name for name in ("glove.6B.300d", "glove.6B.200d", "glove.6B.50d") if present(name)), preferred)
+
+
+def default_output_dir(profile: Profile, working: Path | None = None) -> Path:
+    """Where a run without an output folder writes: `<checkout>/results` (or `results-<profile>`) in a
+    checkout, else the same name in the working folder (`working`, default the current one)."""
+    base = checkout_root() or Path(working or Path.cwd()).resolve()
+    return base / profile.results_folder_name
+
+
+def course_bundles_dir() -> Path | None:
+    """The checkout's `deployment/models`, where the reference run exports; None outside a checkout."""
+    root = checkout_root()
+    return root / "deployment" / "models" if root else None
+
+
+# ---------------------------------------------------------------------------- versions
+
+def version_mismatch(notebook_version: str, library_version: str = __version__) -> str | None:
+    """A message when the notebook was written for another course version than the installed one, else None."""
+    if str(notebook_version) == library_version:
+        return None
+    from .results import COURSE_URL
+
+    return (f"This notebook was written for course version {notebook_version}, but the installed helpers are "
+            f"version {library_version}: its cells may not match them. Install the notebook's version with\n"
+            f'    %pip install "sentiment-tutorials @ git+{COURSE_URL}@v{notebook_version}"\n'
+            "and restart the kernel, or open the notebook of this version.")
+
+
+def check_version(notebook_version: str) -> bool:
+    """Say clearly (printed, not raised) when notebook and installed helpers differ; True when they agree."""
+    message = version_mismatch(notebook_version)
+    if message:
+        print(f"WARNING: {message}")
+    return message is None
+
+
+# ---------------------------------------------------------------------------- one lesson's run
+
+@dataclass(frozen=True)
+class LessonRun:
+    """What a lesson notebook resolved from its parameters; `record` writes its results.
+
+    `output_dir` is the run's output folder (all notebooks), `results_dir` this notebook's
+    folder inside it; `bundles_dir` is where `bundle_dir(name)` puts exported bundles.
+    """
+
+    notebook: str
+    profile: Profile
+    data_dir: Path | None
+    cache_dir: Path
+    epochs: int
+    device: "torch.device"
+    seed: int
+    precision: str               # what `fit` trains in on this device: "bf16" or "fp32"
+    threads: int
+    output_dir: Path
+    bundles_dir: Path
+
+    @property
+    def results_dir(self) -> Path:
+        """`<output dir>/<notebook>`: this notebook's metrics, plots and (outside the course's bundles) bundles."""
+        return self.output_dir / self.notebook
+
+    def bundle_dir(self, name: str) -> Path:
+        """Where this run exports bundle `name` (the folder itself; the exporter creates it)."""
+        if not name or Path(name).name != name or name.startswith("."):
+            raise ValueError(f"a bundle name is one plain folder name like 'sentiment', not {name!r}")
+        return self.bundles_dir / name
+
+    def record(self, *, test_accuracy: float, test_loss: float, **lesson) -> Path:
+        """Write `<results_dir>/metrics.json` (see `results.RunRecord`) and return its path.
+
+        `lesson` holds what only this lesson knows (dataset, sizes, history, "beyond", ...);
+        the run's own facts (profile, epochs, seed, device, precision, hardware, commit,
+        versions) are filled in here.
+        """
+        from .results import RunRecord, write_record
+
+        record = RunRecord.create(notebook=self.notebook, profile=self.profile.name, seed=self.seed,
+                                  epochs=self.epochs, device=self.device, precision=self.precision,
+                                  test_accuracy=test_accuracy, test_loss=test_loss, lesson=lesson)
+        return write_record(record, self.results_dir)
+
+
+def start_lesson(notebook: str, *, profile: str | None = None, data_dir=None, epochs: int = 5,
+                 device: str = "auto", seed: int = 1234, results_dir=None, cache_dir=None,
+                 precision: str | None = None, threads: int | None = None) -> LessonRun:
+    """Resolve a notebook's parameters, make the run reproducible, and say what it will do.
+
+    Every argument left at None falls back to its environment variable (`SENTIMENT_PROFILE`,
+    `SENTIMENT_DATA_DIR`, `SENTIMENT_RESULTS_DIR`, `SENTIMENT_CACHE_DIR`,
+    `SENTIMENT_PRECISION`, `SENTIMENT_THREADS`), then to the profile's default. `results_dir`
+    is the run's output folder: this notebook's files go to `<results_dir>/<notebook>/`.
+    The cache folder becomes the library's default for this process.
+    """
+    from .results import device_name
+    from .training import get_device, make_reproducible, training_precision
+
+    environ = os.environ
+    chosen = get_profile(profile, environ)
+    data_directory = lesson_data_dir(chosen, data_dir, environ)
+    chosen = offline_encoder(chosen, data_directory)
+    cache = cache_dir or environ.get("SENTIMENT_CACHE_DIR")
+    if cache:
+        files.DEFAULT_CACHE_DIR = Path(cache).expanduser().resolve()
+    threads = threads or environ.get("SENTIMENT_THREADS") or None
+    reproducible = make_reproducible(seed, int(threads) if threads else None)
+    torch_device = get_device(device)
+    explicit_output = results_dir or environ.get("SENTIMENT_RESULTS_DIR")
+    output_dir = Path(explicit_output).expanduser().resolve() if explicit_output else default_output_dir(chosen)
+    course_bundles = course_bundles_dir()
+    if chosen.export_to_course and not explicit_output and course_bundles is not None:
+        bundles = course_bundles
+    else:
+        bundles = output_dir / notebook / "bundles"
+    run = LessonRun(
+        notebook=notebook, profile=chosen, data_dir=data_directory, cache_dir=files.cache_dir(),
+        epochs=chosen.epochs or epochs, device=torch_device, seed=seed,
+        precision=training_precision(torch_device, precision or environ.get("SENTIMENT_PRECISION") or "auto"),
+        threads=reproducible["threads"], output_dir=output_dir, bundles_dir=bundles)
+    run.results_dir.mkdir(parents=True, exist_ok=True)
+    source = "shipped sample data" if data_directory == FIXTURE_DATA_DIR else data_directory or "download"
+    print(f"profile {chosen.name} | data {source} | {run.epochs} epoch(s) | device {device_name(run.device)} "
+          f"| training precision {run.precision} | seed {seed}")
+    if chosen.sample:
+        print(f"{chosen.name} profile: {chosen.sample} examples per split, {run.epochs} epoch(s). It checks the "
+              "code runs; its numbers mean nothing. Its files go to a separate folder.")
+    return run
