@@ -1,7 +1,7 @@
 """Benchmark lesson 6's design: encode once and cache vs re-run the frozen encoder every epoch.
 
     python benchmarks/bench_bert_cache.py [--data-dir ../shared/data] [--transformer PATH]
-        [--reviews 512] [--max-length 256] [--out results/benchmarks/bert_cache.json]
+        [--reviews 512] [--max-length 256] [--precision auto] [--out results/benchmarks/bert_cache.json]
 
 On a label-balanced sample of real IMDb training reviews it measures, on this machine:
 
@@ -35,9 +35,12 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from helpers.data import read_imdb, sample_per_label  # noqa: E402
-from helpers.results import device_name, git_commit  # noqa: E402
-from helpers.training import run_epoch, set_seed  # noqa: E402
-from helpers.transformer import GRUHead, encode_cached, feature_loaders, load_encoder  # noqa: E402
+from helpers.batching import feature_loaders  # noqa: E402
+from helpers.encoders import load_encoder  # noqa: E402
+from helpers.features import encode_cached  # noqa: E402
+from helpers.models import GRUHead  # noqa: E402
+from helpers.results import git_commit  # noqa: E402
+from helpers.training import describe_hardware, hardware_summary, run_epoch, set_seed, training_precision  # noqa: E402
 
 FULL = {"train": 17_500, "valid": 7_500, "test": 25_000}
 
@@ -61,19 +64,24 @@ def main(argv=None) -> int:
     parser.add_argument("--hidden-dim", type=int, default=256)
     parser.add_argument("--n-layers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                        help="encoder and GRU training precision (auto: bf16 only where the hardware has it)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "benchmarks" / "bert_cache.json")
     args = parser.parse_args(argv)
 
     set_seed(1234)
+    precision = training_precision("cpu", args.precision)
+    hardware = describe_hardware("cpu", precision)
     load_before = os.getloadavg()
     sample = sample_per_label(read_imdb(args.data_dir)["train"], args.reviews, seed=0)
     encoder = load_encoder(args.transformer)
-    print(f"{encoder.label}: {args.reviews} reviews, max length {args.max_length}, {device_name('cpu')}",
+    print(f"{encoder.label}: {args.reviews} reviews, max length {args.max_length}, {hardware_summary(hardware)}",
           flush=True)
 
     with tempfile.TemporaryDirectory() as cache:
         store, encode_wall, encode_cpu = timed(lambda: encode_cached(encoder, sample.texts, args.max_length,
-                                                                     cache=cache, desc="encoding"))
+                                                                     cache, precision=precision,
+                                                                     desc="encoding"))
         tokens_per_review = store.meta["total_tokens"] / len(store)
         bytes_per_review = store.nbytes / len(store)
         print(f"encode: {encode_wall:.1f} s wall ({encode_cpu:.1f} s CPU), {len(store) / encode_wall:.1f} "
@@ -84,7 +92,8 @@ def main(argv=None) -> int:
         head = GRUHead(encoder.hidden_size, args.hidden_dim, 1, args.n_layers, True, 0.25)
         optimizer = torch.optim.Adam(head.parameters())
         criterion = nn.BCEWithLogitsLoss()
-        _, train_wall, train_cpu = timed(lambda: run_epoch(head, loaders["train"], criterion, "cpu", optimizer))
+        _, train_wall, train_cpu = timed(lambda: run_epoch(head, loaders["train"], criterion, "cpu", optimizer,
+                                                                   precision=precision))
         print(f"GRU train epoch: {train_wall:.1f} s wall ({train_cpu:.1f} s CPU) for {len(store)} reviews",
               flush=True)
         _, eval_wall, eval_cpu = timed(lambda: run_epoch(head, loaders["valid"], criterion, "cpu"))
@@ -115,7 +124,8 @@ def main(argv=None) -> int:
         "reviews": n, "max_length": args.max_length, "batch_size": args.batch_size,
         "gru": {"hidden_dim": args.hidden_dim, "n_layers": args.n_layers, "bidirectional": True,
                 "params": sum(p.numel() for p in head.parameters())},
-        "device": device_name("cpu"), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "device": hardware_summary(hardware), "hardware": hardware, "precision": precision,
+        "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "measured_seconds": {"encode": encode_wall, "gru_train_epoch": train_wall, "gru_eval_pass": eval_wall},
         "measured_cpu_seconds": {"encode": encode_cpu, "gru_train_epoch": train_cpu, "gru_eval_pass": eval_cpu},

@@ -3,6 +3,11 @@
 Padding a 40-token review to the length of a 900-token one wastes compute; putting
 reviews of similar length together (sorted within large random pools) and shuffling
 the order of the batches keeps training random while padding little.
+
+Token ids (lessons 1-5): `SequenceDataset`, `PadCollate`, `make_loader`, `loaders_for`.
+Cached encoder features (lesson 6, `helpers.features`): `FeatureDataset`,
+`FeatureCollate`, `feature_loader`, `feature_loaders`. Every loader's order comes from
+its `seed` (the sampler's, or the DataLoader's generator), so a run repeats.
 """
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
 
 class SequenceDataset(Dataset):
@@ -122,10 +127,21 @@ def make_loader(dataset: SequenceDataset, batch_size: int, pad_index: int, shuff
     """
     collate = PadCollate(pad_index, batch_first=batch_first, max_length=max_length, min_length=min_length)
     if bucket:
-        sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=shuffle, seed=seed)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
+        return bucket_loader(dataset, dataset.lengths, batch_size, collate, shuffle, seed)
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=generator)
+
+
+def bucket_loader(dataset: Dataset, lengths: Sequence[int], batch_size: int, collate, shuffle: bool,
+                  seed: int) -> DataLoader:
+    """A DataLoader over `dataset` in `BucketBatchSampler` batches of `lengths`, collated by `collate`.
+
+    No worker processes: the batch order comes from `seed` alone. (Each pass still draws
+    one number from torch's global generator for worker seeds, as every DataLoader without
+    a generator does; `make_reproducible` seeds that, and the reference runs depend on it.)
+    """
+    sampler = BucketBatchSampler(lengths, batch_size, shuffle=shuffle, seed=seed)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
 
 
 def loaders_for(datasets: dict, vocab, batch_size: int, seed: int = 0, batch_first: bool = False,
@@ -136,3 +152,58 @@ def loaders_for(datasets: dict, vocab, batch_size: int, seed: int = 0, batch_fir
                               vocab.pad_index, shuffle=(name == "train"), seed=seed, batch_first=batch_first,
                               max_length=max_length, min_length=min_length)
             for name, data in datasets.items()}
+
+
+class FeatureDataset(Dataset):
+    """Item i is (float32 features [length_i, hidden] read from `store`, label): `store` is a
+    `helpers.features.FeatureStore` (anything with `len`, `store[i]` and `.lengths`)."""
+
+    def __init__(self, store, labels):
+        self.store = store
+        self.labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+        if len(store) != len(self.labels):
+            raise ValueError(f"{len(store)} feature rows but {len(self.labels)} labels")
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.store.lengths
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        return torch.from_numpy(self.store[index].astype(np.float32)), self.labels[index]
+
+
+class FeatureCollate:
+    """(features, label) pairs -> (features float [batch, time, hidden] zero-padded, lengths, labels),
+    longest first; lengths int64 on the CPU like `PadCollate`."""
+
+    def __call__(self, batch):
+        lengths = torch.tensor([len(features) for features, _ in batch], dtype=torch.int64)
+        order = torch.argsort(lengths, descending=True, stable=True).tolist()
+        hidden = batch[0][0].shape[1]
+        padded = torch.zeros(len(batch), int(lengths.max()), hidden, dtype=torch.float32)
+        for row, index in enumerate(order):
+            padded[row, :lengths[index]] = batch[index][0]
+        labels = torch.stack([torch.as_tensor(batch[i][1]) for i in order])
+        return padded, lengths[order], labels
+
+
+def feature_loader(stores: Sequence, labels: Sequence, batch_size: int, shuffle: bool = False,
+                   seed: int = 0) -> DataLoader:
+    """One loader over one or more feature stores taken together (e.g. train + validation),
+    with `labels[i]` the labels of `stores[i]`, batched by length: shuffled in pools with
+    `shuffle` (training), else sorted by length."""
+    if len(stores) != len(labels) or not stores:
+        raise ValueError(f"one labels array per store: {len(stores)} store(s), {len(labels)} labels array(s)")
+    parts = [FeatureDataset(store, part_labels) for store, part_labels in zip(stores, labels)]
+    dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+    lengths = np.concatenate([part.lengths for part in parts])
+    return bucket_loader(dataset, lengths, batch_size, FeatureCollate(), shuffle, seed)
+
+
+def feature_loaders(stores: dict, labels: dict, batch_size: int, seed: int = 0) -> dict[str, DataLoader]:
+    """One `feature_loader` per split: "train" shuffled, the others sorted by length."""
+    return {name: feature_loader([store], [labels[name]], batch_size, shuffle=(name == "train"), seed=seed)
+            for name, store in stores.items()}

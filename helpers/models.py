@@ -1,8 +1,9 @@
 """The models of the lessons. Each notebook shows the class it uses with
 `show_source`, so the code a student reads is the code that runs, kept in one place.
 
-Every model takes `(text, lengths)`: `text` LongTensor of token ids, `lengths`
-int64 [batch] on the CPU, and returns logits [batch, output_dim].
+Every model takes `(text, lengths)`: `text` LongTensor of token ids (lesson 6's
+`GRUHead`: encoder features), `lengths` int64 [batch] on the CPU, and returns logits
+[batch, output_dim].
 """
 from __future__ import annotations
 
@@ -188,6 +189,62 @@ class CNN(nn.Module):
             valid = length_mask(n_windows, conved.shape[2]).unsqueeze(1)
             pooled.append(conved.masked_fill(~valid, float("-inf")).amax(dim=2))  # [batch, filters]
         return self.fc(self.dropout(torch.cat(pooled, dim=1)))              # [batch, output_dim]
+
+
+def encoder_features(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """A Hugging Face encoder's last hidden states [batch, time, hidden] for padded ids [batch, time].
+
+    The attention mask hides the padding, so a review's features do not depend on
+    what it is batched with.
+    """
+    mask = length_mask(lengths.to(ids.device), ids.shape[1]).long()
+    return model(input_ids=ids, attention_mask=mask).last_hidden_state
+
+
+class GRUHead(nn.Module):
+    """Lesson 6's trainable part: encoder features [batch, time, emb] -> GRU that skips padding ->
+    final forward and backward states -> dropout -> linear -> logits [batch, output_dim]."""
+
+    def __init__(self, embedding_dim: int, hidden_dim: int, output_dim: int, n_layers: int,
+                 bidirectional: bool, dropout: float):
+        super().__init__()
+        self.rnn = PackedGRU(embedding_dim, hidden_dim, n_layers, bidirectional,
+                             dropout=0 if n_layers < 2 else dropout, batch_first=True)
+        self.out = nn.Linear(hidden_dim * (2 if bidirectional else 1), output_dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, features, lengths):
+        hidden = self.rnn(features, lengths)               # [batch, hidden * dirs]
+        return self.out(self.dropout(hidden))              # [batch, output_dim]
+
+
+class BERTGRUSentiment(nn.Module):
+    """Lesson 6: a frozen BERT reads the review, a GRU reads BERT's output, a linear layer scores it.
+
+    forward(ids [batch, time] of WordPiece ids, lengths) -> logits [batch, output_dim].
+    The encoder's weights are frozen (requires_grad=False) and it stays in eval mode,
+    so `head(encode(ids))` is all that training changes, and `encode` can be cached.
+    """
+
+    def __init__(self, bert: nn.Module, hidden_dim: int, output_dim: int, n_layers: int,
+                 bidirectional: bool, dropout: float):
+        super().__init__()
+        self.bert = bert
+        for param in self.bert.parameters():
+            param.requires_grad = False
+        self.head = GRUHead(bert.config.hidden_size, hidden_dim, output_dim, n_layers, bidirectional, dropout)
+
+    def encode(self, ids, lengths):
+        with torch.no_grad():
+            return encoder_features(self.bert, ids, lengths)   # [batch, time, emb]
+
+    def forward(self, ids, lengths):
+        return self.head(self.encode(ids, lengths), lengths)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.bert.eval()   # frozen means fixed features: no dropout inside BERT
+        return self
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:

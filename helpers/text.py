@@ -24,6 +24,15 @@ MAX_TOKENS = 3000
 _PIECE = re.compile(r"\S+")
 
 
+def remove_html_breaks(text: str) -> str:
+    """`text` with each HTML line break (`<br />`, `<br>`, `<BR/>`) replaced by a space.
+
+    IMDb reviews contain them; a word tokenizer would read `<`, `br`, `/><br` and BERT's
+    WordPiece `<`, `br`, `/`, `>`. Both the course's `Tokenizer` and lesson 6's encoder use this.
+    """
+    return _HTML_BREAK.sub(" ", text)
+
+
 class Tokenizer:
     """spaCy's English tokenizer rules (`spacy.blank("en")`, no model download).
 
@@ -85,7 +94,7 @@ class Tokenizer:
 
     def clean(self, text: str) -> str:
         if self.strip_html_breaks:
-            text = _HTML_BREAK.sub(" ", text)
+            text = remove_html_breaks(text)
         return text.lower() if self.lowercase else text
 
     def cut_long_chunks(self, text: str) -> str:

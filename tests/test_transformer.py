@@ -1,6 +1,7 @@
-"""Lesson 6 helpers: the tokenizer, the encoder feature cache, the GRU head, offline errors.
+"""Lesson 6 helpers: encoder loading and WordPiece ids (helpers.encoders), the feature cache
+(helpers.features), feature loaders (helpers.batching), the GRU head (helpers.models), offline errors.
 
-Fast: everything runs on the tiny random BERT in tests/fixtures/tiny-bert. The last
+Fast: everything runs on the tiny random BERT in helpers/fixtures/tiny-bert. The last
 test uses the real all-MiniLM-L6-v2 when it can be found (env SENTIMENT_TRANSFORMER,
 or models/ beside the real data folder, or ../shared/models beside the repository).
 """
@@ -16,12 +17,16 @@ import pytest
 import torch
 from torch import nn
 
-import helpers.transformer as transformer_module
+import helpers.features as features_module
 from conftest import REAL_DATA_DIR, REPO_ROOT, entries, leftovers
-from helpers.transformer import (
-    TINY_BERT_DIR, BERTGRUSentiment, FeatureCollate, GRUHead, PackedGRU, TransformerError, encode_cached,
-    feature_cache_folder, feature_loaders, load_encoder, local_model_dir, pad_ids,
-    resolve_transformer, tokenize_texts)
+from helpers.batching import FeatureCollate, feature_loader, feature_loaders
+from helpers.encoders import (TransformerError, load_encoder, local_model_dir, pad_ids, predict_sentiment,
+                              tokenize_texts)
+from helpers.features import encode_cached, encoder_precision, feature_cache_folder, time_encoder
+from helpers.models import BERTGRUSentiment, GRUHead, PackedGRU
+from helpers.text import Tokenizer
+
+from helpers.course import TINY_ENCODER_DIR as TINY_BERT_DIR  # noqa: E402  (shipped in the package)
 
 SENTENCE = "This film is terrible, isn't it? UNBELIEVABLY so."
 
@@ -67,29 +72,11 @@ def test_tiny_bert_is_the_same_model_every_time(tiny):
     assert not tiny.model.training
 
 
-def test_resolve_transformer_order(monkeypatch, tmp_path, capsys):
-    monkeypatch.delenv("SENTIMENT_TRANSFORMER", raising=False)
-    assert resolve_transformer("some/model", "smoke") == "some/model"
-    assert resolve_transformer(None, "smoke") == str(TINY_BERT_DIR)
-    assert resolve_transformer(None, "full") == "bert-base-uncased"
-    data = tmp_path / "data"
-    data.mkdir()
-    assert resolve_transformer(None, "full", data) == "bert-base-uncased"
-    offline = tmp_path / "models" / "all-MiniLM-L6-v2"
-    offline.mkdir(parents=True)
-    (offline / "config.json").write_text("{}")
-    capsys.readouterr()
-    assert resolve_transformer(None, "full", data) == str(offline)
-    assert "instead of bert-base-uncased" in capsys.readouterr().out
-    monkeypatch.setenv("SENTIMENT_TRANSFORMER", "/some/where")
-    assert resolve_transformer(None, "full", data) == "/some/where"
-    assert resolve_transformer(None, "smoke") == "/some/where"
-
-
 def test_local_paths_and_hub_names(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO_ROOT / "notebooks")   # where notebooks run
-    assert local_model_dir("../tests/fixtures/tiny-bert") == TINY_BERT_DIR
-    assert local_model_dir("tests/fixtures/tiny-bert") == TINY_BERT_DIR   # from the repository root
+    assert local_model_dir("../helpers/fixtures/tiny-bert") == TINY_BERT_DIR
+    with pytest.raises(TransformerError, match="no model folder"):   # relative to the current folder only:
+        local_model_dir("helpers/fixtures/tiny-bert")                   # the library knows no checkout
     assert local_model_dir("bert-base-uncased") is None
     assert local_model_dir("google/bert_uncased_L-2_H-128_A-2") is None
     for missing in ("../no/such/model", str(tmp_path / "nothing"), "./nothing"):
@@ -116,7 +103,7 @@ def test_folder_without_weights_or_seed_is_an_error(tmp_path):
                          ids=["HF_HUB_OFFLINE", "unreachable-endpoint"])
 def test_unreachable_hub_gives_a_clear_error(env, tmp_path):
     """A fresh process (the hub settings are read at import), an empty Hugging Face cache."""
-    code = ("from helpers.transformer import load_encoder, TransformerError\n"
+    code = ("from helpers.encoders import load_encoder, TransformerError\n"
             "try:\n    load_encoder('bert-base-uncased')\n"
             "except TransformerError as err:\n    print('ERROR:', err)\n")
     environment = {**os.environ, **env, "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": str(REPO_ROOT)}
@@ -125,14 +112,14 @@ def test_unreachable_hub_gives_a_clear_error(env, tmp_path):
                             timeout=120, cwd=tmp_path)
     message = result.stdout
     assert "ERROR: cannot load the transformer 'bert-base-uncased'" in message, result.stdout + result.stderr
-    assert "SENTIMENT_TRANSFORMER" in message and "TRANSFORMER = " in message
+    assert "local model folder" in message and "TRANSFORMER" in message   # says what to pass instead
     assert ("HF_HUB_OFFLINE" in message) == ("HF_HUB_OFFLINE" in env)
 
 
 # ---------------------------------------------------------------------------- the feature cache
 
 def test_features_equal_a_direct_model_call(tiny, reviews, tmp_cache):
-    store = encode_cached(tiny, reviews, max_length=64, cache=tmp_cache)
+    store = encode_cached(tiny, reviews, max_length=64, cache_dir=tmp_cache)
     for index in (0, 3):
         ids = tokenize_texts(tiny.tokenizer, [reviews[index]], 64)[0]
         with torch.inference_mode():
@@ -145,14 +132,14 @@ def test_features_equal_a_direct_model_call(tiny, reviews, tmp_cache):
 
 
 def test_cache_is_written_once_and_reused(tiny, reviews, tmp_cache, monkeypatch):
-    first = encode_cached(tiny, reviews, max_length=64, cache=tmp_cache)
+    first = encode_cached(tiny, reviews, max_length=64, cache_dir=tmp_cache)
     assert not first.from_cache and first.meta["encode_seconds"] > 0
 
     def refuse(*args, **kwargs):
         raise AssertionError("encoded again")
 
-    monkeypatch.setattr(transformer_module, "encoder_features", refuse)
-    second = encode_cached(tiny, reviews, max_length=64, cache=tmp_cache)
+    monkeypatch.setattr(features_module, "encoder_features", refuse)
+    second = encode_cached(tiny, reviews, max_length=64, cache_dir=tmp_cache)
     assert second.from_cache and second.folder == first.folder
     np.testing.assert_array_equal(np.asarray(second.features), np.asarray(first.features))
     assert entries(tmp_cache / "transformer-features") == [first.folder.name]
@@ -170,7 +157,7 @@ def test_cache_key_changes_with_max_length_model_and_data(tiny, reviews, tmp_pat
 
 
 def test_failed_encoding_leaves_nothing(tiny, reviews, tmp_cache, monkeypatch):
-    real, calls = transformer_module.encoder_features, []
+    real, calls = features_module.encoder_features, []
 
     def fail_second_batch(model, ids, lengths):
         calls.append(len(ids))
@@ -178,17 +165,17 @@ def test_failed_encoding_leaves_nothing(tiny, reviews, tmp_cache, monkeypatch):
             raise RuntimeError("interrupted")
         return real(model, ids, lengths)
 
-    monkeypatch.setattr(transformer_module, "encoder_features", fail_second_batch)
+    monkeypatch.setattr(features_module, "encoder_features", fail_second_batch)
     with pytest.raises(RuntimeError, match="interrupted"):
-        encode_cached(tiny, reviews, max_length=64, cache=tmp_cache, batch_tokens=64)
+        encode_cached(tiny, reviews, max_length=64, cache_dir=tmp_cache, batch_tokens=64)
     assert len(calls) == 2
     assert entries(tmp_cache / "transformer-features") == [] and leftovers(tmp_cache) == []
-    monkeypatch.setattr(transformer_module, "encoder_features", real)
-    assert not encode_cached(tiny, reviews, max_length=64, cache=tmp_cache).from_cache
+    monkeypatch.setattr(features_module, "encoder_features", real)
+    assert not encode_cached(tiny, reviews, max_length=64, cache_dir=tmp_cache).from_cache
 
 
 def test_feature_loader_pads_floats_and_batches_by_length(tiny, reviews, tmp_cache):
-    store = encode_cached(tiny, reviews, max_length=64, cache=tmp_cache)
+    store = encode_cached(tiny, reviews, max_length=64, cache_dir=tmp_cache)
     labels = np.arange(len(reviews)) % 2
     loader = feature_loaders({"valid": store}, {"valid": labels}, batch_size=4)["valid"]
     batches = list(loader)
@@ -200,6 +187,65 @@ def test_feature_loader_pads_floats_and_batches_by_length(tiny, reviews, tmp_cac
     assert torch.all(features[short, lengths[short]:] == 0)
     collated = FeatureCollate()([(torch.ones(2, 3), 1), (torch.ones(5, 3), 0)])
     assert collated[0].shape == (2, 5, 3) and collated[1].tolist() == [5, 2] and collated[2].tolist() == [0, 1]
+
+
+def test_one_loader_over_several_stores(tiny, reviews, tmp_cache):
+    first = encode_cached(tiny, reviews[:4], max_length=64, cache_dir=tmp_cache)
+    second = encode_cached(tiny, reviews[4:], max_length=64, cache_dir=tmp_cache)
+    loader = feature_loader([first, second], [[0, 0, 0, 0], [1] * (len(reviews) - 4)], batch_size=3,
+                            shuffle=True, seed=1)
+    seen = sorted((int(length), int(label)) for _, lengths, labels in loader for length, label in zip(lengths, labels))
+    expected = sorted([(int(n), 0) for n in first.lengths] + [(int(n), 1) for n in second.lengths])
+    assert seen == expected                                     # every review once, with its own label
+    again = [labels.tolist() for _, _, labels in feature_loader([first, second], [[0] * 4, [1] * 3], 3,
+                                                                 shuffle=True, seed=1)]
+    assert again == [labels.tolist() for _, _, labels in feature_loader([first, second], [[0] * 4, [1] * 3], 3,
+                                                                         shuffle=True, seed=1)]
+    with pytest.raises(ValueError, match="one labels array per store"):
+        feature_loader([first, second], [[0] * 4], 3)
+
+
+def test_timing_runs_the_cache_loop_and_counts_its_tokens(tiny, reviews, tmp_cache, monkeypatch):
+    store = encode_cached(tiny, reviews, max_length=64, cache_dir=tmp_cache)
+    real, calls = features_module.encoder_features, []
+
+    def counting(model, ids, lengths):
+        calls.append(int(lengths.sum()))
+        return real(model, ids, lengths)
+
+    monkeypatch.setattr(features_module, "encoder_features", counting)
+    speed = time_encoder(tiny, reviews, 64, batch_tokens=64)
+    assert speed["reviews"] == len(reviews) and speed["tokens"] == store.meta["total_tokens"] == sum(calls)
+    assert len(calls) > 1 and speed["seconds"] > 0 and speed["precision"] == encoder_precision("cpu")
+
+
+def test_encoder_precision_is_the_training_rule(monkeypatch):
+    from helpers import training
+
+    assert encoder_precision("cpu", "fp16") == "fp16" and encoder_precision("cpu", "fp32") == "fp32"
+    monkeypatch.setattr(training, "cpu_flags", lambda *args: {"avx512f"})
+    assert encoder_precision("cpu") == training.training_precision("cpu") == "fp32"
+    monkeypatch.setattr(training, "cpu_flags", lambda *args: {"avx512f", "avx512_bf16"})
+    assert encoder_precision("cpu") == "bf16"
+
+
+def test_html_breaks_are_cleaned_alike_for_spacy_and_wordpiece(tiny):
+    text = "Good.<br /><br />Bad<BR>end"
+    words = Tokenizer().clean(text)
+    assert "<" not in words
+    wordpieces = tiny.tokenizer.convert_ids_to_tokens(tokenize_texts(tiny.tokenizer, [text], 32)[0].tolist())
+    assert wordpieces == ["[CLS]"] + tiny.tokenizer.tokenize(words) + ["[SEP]"]
+
+
+def test_predict_sentiment_is_the_whole_model_through_a_sigmoid(tiny, reviews):
+    torch.manual_seed(0)
+    model = BERTGRUSentiment(tiny.model, 8, 1, 1, False, 0.0)
+    probabilities = predict_sentiment(model, tiny.tokenizer, reviews[:3], 64)
+    padded, lengths = pad_ids(tokenize_texts(tiny.tokenizer, reviews[:3], 64), 0)
+    with torch.no_grad():
+        expected = torch.sigmoid(model.eval()(padded, lengths)).squeeze(-1).numpy()
+    np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+    assert predict_sentiment(model, tiny.tokenizer, reviews[0], 64) == pytest.approx(float(probabilities[0]), abs=1e-6)
 
 
 # ---------------------------------------------------------------------------- the GRU head
@@ -220,7 +266,7 @@ def test_packed_gru_matches_packed_nn_gru(bidirectional, n_layers):
 def test_gru_head_ignores_padding(tiny, reviews, tmp_cache):
     torch.manual_seed(0)
     head = GRUHead(tiny.hidden_size, 16, 1, 2, True, 0.25).eval()
-    store = encode_cached(tiny, reviews, max_length=64, cache=tmp_cache)
+    store = encode_cached(tiny, reviews, max_length=64, cache_dir=tmp_cache)
     collate = FeatureCollate()
     items = [(torch.from_numpy(store[i].astype(np.float32)), 0) for i in range(len(store))]
     shortest = int(store.lengths.argmin())
@@ -244,7 +290,7 @@ def test_bert_gru_model_freezes_the_encoder_and_matches_the_cached_path(tiny, re
     model.eval()
     ids = tokenize_texts(tiny.tokenizer, reviews[:3], 64)
     padded, lengths = pad_ids(ids, 0)
-    store = encode_cached(tiny, reviews[:3], max_length=64, cache=tmp_cache)
+    store = encode_cached(tiny, reviews[:3], max_length=64, cache_dir=tmp_cache)
     features, cached_lengths, _ = FeatureCollate()([(torch.from_numpy(store[i].astype(np.float32)), 0)
                                                     for i in range(3)])
     order = torch.argsort(lengths, descending=True, stable=True)
@@ -276,7 +322,7 @@ def test_real_minilm_on_four_reviews(reviews, tmp_cache):
     encoder = load_encoder(path)
     assert encoder.source == "local" and encoder.hidden_size == 384 and encoder.max_length == 512
     assert encoder.tokenizer.tokenize("Hello WORLD how ARE yoU?") == ["hello", "world", "how", "are", "you", "?"]
-    store = encode_cached(encoder, reviews[:4], max_length=64, cache=tmp_cache)
+    store = encode_cached(encoder, reviews[:4], max_length=64, cache_dir=tmp_cache)
     ids = tokenize_texts(encoder.tokenizer, reviews[:1], 64)[0]
     with torch.inference_mode():
         direct = encoder.model(input_ids=torch.as_tensor(ids)[None]).last_hidden_state[0]

@@ -1,0 +1,242 @@
+"""Lesson 6's pretrained transformer: loading it frozen, WordPiece ids, prediction on raw text.
+
+* `load_encoder`: a Hugging Face hub name (downloaded once by transformers) or a local
+  model folder (never touches the network), with a clear error when the hub cannot be
+  reached. Which encoder a lesson uses is the course layer's decision (its profile);
+  this module loads what it is given.
+* `tokenize_texts`, `pad_ids`: WordPiece ids `[CLS] ... [SEP]` cut to a maximum length.
+* `predict_sentiment`: raw text -> probabilities through a `BERTGRUSentiment`
+  (`helpers.models`), by `helpers.training.probabilities` like every other lesson.
+
+The feature cache over this encoder is `helpers.features`.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .files import DataError
+from .text import pad_sequences, remove_html_breaks
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+
+
+class TransformerError(DataError):
+    """The transformer cannot be found or loaded; the message says what to pass instead."""
+
+
+def local_model_dir(name: str | os.PathLike) -> Path | None:
+    """The model folder `name` points to, or None when `name` is a hub id like "bert-base-uncased".
+
+    A relative path is taken from the current folder. Something that looks like a path
+    but is not a folder is an error, not a hub id.
+    """
+    text = str(name)
+    candidate = Path(text).expanduser()
+    if candidate.is_dir():
+        return candidate.resolve()
+    if not re.fullmatch(r"[\w-][\w.-]*(/[\w.-]+)?", text):   # not "name" or "org/name": a path
+        raise TransformerError(f"no model folder at {text!r} (looked at {candidate.absolute()}). "
+                               "Pass a folder holding config.json and the weights, or a Hugging Face model "
+                               "name such as 'bert-base-uncased'.")
+    return None
+
+
+@dataclass
+class Encoder:
+    """A loaded, frozen encoder. `identity` names exactly these weights and vocabulary (the cache key)."""
+
+    name: str
+    source: str          # "hub", "local" or "random" (a config without weights, initialised from a seed)
+    tokenizer: object = field(repr=False)
+    model: nn.Module = field(repr=False)
+    identity: dict = field(repr=False)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def max_length(self) -> int:
+        """The longest input, in tokens, the model accepts ([CLS] and [SEP] included)."""
+        limits = [getattr(self.model.config, "max_position_embeddings", None),
+                  getattr(self.tokenizer, "model_max_length", None)]
+        return int(min(limit for limit in limits if limit and limit < 1_000_000))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id or 0
+
+    @property
+    def label(self) -> str:
+        """A short name for printing: the hub id or the folder name."""
+        return self.name if self.source == "hub" else Path(self.name).name
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """No weight-loading progress bars or info chatter in the notebooks' output."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _hub_reachable(timeout: float = 5.0) -> bool:
+    """Whether the Hugging Face endpoint answers at all (one request, no retries)."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    try:
+        get_session().head(constants.ENDPOINT, timeout=timeout)
+        return True
+    except Exception:  # any network failure: DNS, refused, timeout, proxy
+        return False
+
+
+def _offline_message(name: str, reason: str) -> str:
+    return (f"cannot load the transformer {name!r}: {reason}, and no copy of it is in the local Hugging Face "
+            "cache. Without internet, pass a local model folder instead (a folder with config.json, the "
+            "weights and the tokenizer files, e.g. ../shared/models/all-MiniLM-L6-v2); in the lesson "
+            "notebook that is its TRANSFORMER parameter (papermill: -p TRANSFORMER path/to/model).")
+
+
+def _folder_identity(folder: Path) -> dict:
+    """Files of a model folder with size and mtime: a cheap fingerprint of weights and vocabulary."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    return {"path": str(folder), "files": [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]}
+
+
+def _content_identity(folder: Path, names: Sequence[str]) -> dict:
+    """sha256 of small files (config, vocabulary): the same tiny BERT anywhere gives the same key."""
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+            for name in names if (folder / name).is_file()}
+
+
+def _load_folder(folder: Path):
+    """(tokenizer, model, source, identity) of a local model folder, never touching the network."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    if not (folder / "config.json").is_file():
+        raise TransformerError(f"{folder} has no config.json: not a Hugging Face model folder")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        if any((folder / weights).is_file() for weights in WEIGHT_FILES):
+            return tokenizer, AutoModel.from_pretrained(folder, local_files_only=True), "local", \
+                _folder_identity(folder)
+        if getattr(config, "random_init_seed", None) is None:
+            raise TransformerError(f"{folder} has no weights ({' or '.join(WEIGHT_FILES[::2])})")
+        seed = int(config.random_init_seed)
+        with torch.random.fork_rng(devices=[]):  # leave the lesson's random stream alone
+            torch.manual_seed(seed)
+            model = AutoModel.from_config(config)
+        identity = {"random_init_seed": seed,
+                    **_content_identity(folder, ["config.json", "vocab.txt", "tokenizer.json"])}
+        return tokenizer, model, "random", identity
+    except (OSError, ValueError) as err:
+        raise TransformerError(f"could not load the model folder {folder}: {err}") from None
+
+
+def _load_hub(name: str, cache_dir):
+    """(tokenizer, model, "hub", identity) of a hub model: downloaded once, or from the cache offline."""
+    from huggingface_hub import constants, try_to_load_from_cache
+    from transformers import AutoModel, AutoTokenizer
+
+    try:
+        cached = isinstance(try_to_load_from_cache(name, "config.json", cache_dir=cache_dir), str)
+    except Exception:  # an odd repository id: let transformers say what is wrong
+        cached = False
+    offline = bool(constants.HF_HUB_OFFLINE)
+    reason = "HF_HUB_OFFLINE is set"
+    if not offline and not _hub_reachable():
+        offline, reason = True, f"the Hugging Face hub ({constants.ENDPOINT}) cannot be reached"
+    if offline and not cached:
+        raise TransformerError(_offline_message(name, reason))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=offline, cache_dir=cache_dir)
+        model = AutoModel.from_pretrained(name, local_files_only=offline, cache_dir=cache_dir)
+    except OSError as err:
+        raise TransformerError(_offline_message(name, f"loading failed ({str(err).splitlines()[0]})")) from None
+    identity = {"hub": name, "commit": getattr(model.config, "_commit_hash", None),
+                "config": model.config.to_json_string(use_diff=False)}
+    return tokenizer, model, "hub", identity
+
+
+def load_encoder(name_or_path: str | os.PathLike, device="cpu", cache_dir: str | os.PathLike | None = None
+                 ) -> Encoder:
+    """Tokenizer and frozen model (eval mode, no gradients) for a hub name or a local folder.
+
+    A local folder is read with `local_files_only=True`. A folder whose config.json has
+    `random_init_seed` and no weights file (the tiny test BERT) is initialised from that
+    seed. A hub name is downloaded into `cache_dir` (None: the Hugging Face cache) or taken
+    from it; if the hub is unreachable and the model is not cached, TransformerError says
+    what to pass instead.
+    """
+    name = str(name_or_path)
+    folder = local_model_dir(name)
+    with _quiet_transformers():
+        if folder is not None:
+            tokenizer, model, source, identity = _load_folder(folder)
+            name = str(folder)
+        else:
+            tokenizer, model, source, identity = _load_hub(name, cache_dir)
+    model.requires_grad_(False)
+    model.eval()
+    return Encoder(name, source, tokenizer, model.to(device), identity)
+
+
+def tokenize_texts(tokenizer, texts: Sequence[str], max_length: int, chunk: int = 2000,
+                   desc: str = "tokenizing") -> list[np.ndarray]:
+    """WordPiece ids of each text (HTML line breaks removed), `[CLS] ... [SEP]`, cut to
+    `max_length` tokens in all: a list of int64 arrays [length_i]."""
+    from .progress import progress
+
+    ids = []
+    starts = range(0, len(texts), chunk)
+    for start in (progress(starts, desc) if len(starts) > 1 else starts):
+        batch = [remove_html_breaks(text) for text in texts[start:start + chunk]]
+        encoded = tokenizer(batch, truncation=True, max_length=max_length, return_attention_mask=False,
+                            return_token_type_ids=False)["input_ids"]
+        ids += [np.asarray(row, dtype=np.int64) for row in encoded]
+    return ids
+
+
+def pad_ids(sequences: Sequence, pad_index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids LongTensor [batch, time] padded with `pad_index`, lengths int64 [batch])."""
+    ids, lengths = pad_sequences(sequences, pad_index)
+    return torch.from_numpy(ids), torch.from_numpy(lengths)
+
+
+def predict_sentiment(model: nn.Module, tokenizer, texts: str | Sequence[str], max_length: int,
+                      device="cpu") -> np.ndarray:
+    """P(positive) for raw text(s) through a whole `BERTGRUSentiment`: WordPiece, [CLS]/[SEP],
+    cut to `max_length`, encoder, GRU, sigmoid. float [n], or one value for a single string."""
+    from .training import probabilities
+
+    single = isinstance(texts, str)
+    ids = tokenize_texts(tokenizer, [texts] if single else list(texts), max_length, desc="predict")
+    probs = probabilities(model, *pad_ids(ids, tokenizer.pad_token_id or 0), device)
+    return probs[0] if single else probs
