@@ -90,8 +90,8 @@ def main(argv=None) -> dict:
 
     import matplotlib
     matplotlib.use("Agg")
-    parameters, cells = code_cells(runner.NOTEBOOK_DIR / f"{lesson.stem}.ipynb")
-    os.chdir(runner.NOTEBOOK_DIR)
+    parameters, cells = code_cells(lesson.path)
+    os.chdir(lesson.path.parent)
     runs = []
     for seed in seeds:
         start = time.perf_counter()

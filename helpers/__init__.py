@@ -4,6 +4,7 @@ the training loop, plots and results, shared by the notebooks, the tests and the
 Modules: files (paths, safe writes, downloads), text (tokenizer, vocabulary), corpus
 (tokenized arrays, parallel tokenizing), data (IMDb, TREC, your own tables), vectors
 (GloVe), batching (length buckets, padding), models, training, plots, results,
-profiles (full / smoke runs), run (papermill batch runner).
+course (the course layer: profiles, where a run writes, start_lesson),
+run (papermill batch runner).
 """
 __version__ = "0.1.0"

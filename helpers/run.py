@@ -1,18 +1,27 @@
-"""Run the lesson notebooks headlessly with papermill and summarise their results.
+"""Run the course's notebooks headlessly with papermill and summarise their results.
 
-    python -m helpers.run --profile {smoke,full} [--only 1,3] [--output-dir DIR] [--inplace]
+    python -m helpers.run --profile {smoke,full} [--only 1,3,A] [--notebooks DIR] [--data-dir DIR]
+                          [--output-dir DIR] [--inplace] [--readme]
 
-Executed copies go to `<output dir>/<stem>/<stem>.ipynb` (or replace the notebooks
-in `notebooks/` with `--inplace`, which is how the committed reference outputs are
-made), each notebook writes `<output dir>/<stem>/metrics.json`, and the run ends
-with `summary.md` / `summary.json` there. A failing notebook is reported and the
-others still run; the exit code is then 1.
+The notebooks are found in `--notebooks` (default: the checkout's `notebooks/`, or the
+working folder outside a checkout): numbered lessons (`01_simple_rnn.ipynb`) and lettered
+appendices (`A_own_dataset.ipynb`), each with its title and the tutorial's published
+accuracy in its own metadata (`"course": {"title": ..., "published_accuracy": ...}`), so a
+new notebook needs no change here. Each runs with papermill parameters (`PROFILE`,
+`DATA_DIR`, `RESULTS_DIR` when given); its executed copy goes to
+`<output dir>/<stem>/<stem>.ipynb` (or replaces the notebook with `--inplace`, which is how
+the committed reference outputs are made), it writes `<output dir>/<stem>/metrics.json`,
+and the run ends with `summary.md` / `summary.json` there. Without `--output-dir` the
+output folder is the profile's default (see `helpers.course`: the checkout's `results/` for
+the full profile, `results-smoke/` for the smoke one). A failing notebook is reported and
+the others still run; the exit code is then 1.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -22,49 +31,72 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .files import REPO_ROOT, atomic_path
-from .results import git_commit
+from .course import checkout_root, default_output_dir, get_profile, PROFILES
+from .files import atomic_path
+from .results import COURSE_URL, git_commit, read_metrics
 
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+NOTEBOOK_NAME = re.compile(r"(?P<key>\d+|[A-Z])_[A-Za-z0-9_-]+\.ipynb")
+METADATA_KEY = "course"   # the notebook metadata entry holding its title and published accuracy
 
 
 @dataclass(frozen=True)
 class Lesson:
-    number: int
+    """One notebook of the course: `key` is "1" for 01_simple_rnn, "A" for A_own_dataset."""
+
+    key: str
     stem: str
     title: str
-    published_accuracy: float  # the tutorial's reported test accuracy, %
+    published_accuracy: float | None  # the tutorial's reported test accuracy, %; None where there is none
+    path: Path
+
+    @property
+    def order(self) -> tuple:
+        """Lessons by number, then appendices by letter."""
+        return (0, int(self.key), "") if self.key.isdigit() else (1, 0, self.key)
 
 
-LESSONS = [
-    Lesson(1, "01_simple_rnn", "Simple RNN", 47.87),
-    Lesson(2, "02_upgraded_sentiment", "Upgraded: bi-LSTM, packing, GloVe", 85.28),
-    Lesson(3, "03_faster_sentiment", "FastText (bag of bigrams)", 85.42),
-    Lesson(4, "04_convolutional_sentiment", "CNN (Kim 2014)", 85.31),
-    Lesson(5, "05_multiclass_questions", "Multi-class CNN on TREC", 86.07),
-    Lesson(6, "06_transformers_sentiment", "Frozen BERT + GRU", 91.58),
-]
+def default_notebook_dir() -> Path:
+    """The checkout's notebooks/, or the working folder outside a checkout."""
+    root = checkout_root()
+    return root / "notebooks" if root else Path.cwd()
 
 
-def available_lessons() -> list[Lesson]:
-    """The lessons whose notebook exists in `notebooks/`."""
-    return [lesson for lesson in LESSONS if (NOTEBOOK_DIR / f"{lesson.stem}.ipynb").is_file()]
+def read_lesson(path: Path) -> Lesson:
+    """The lesson a notebook file is, from its name and its metadata."""
+    import nbformat
+
+    match = NOTEBOOK_NAME.fullmatch(path.name)
+    if match is None:
+        raise ValueError(f"{path.name} is not named like a lesson (01_name.ipynb) or an appendix (A_name.ipynb)")
+    info = nbformat.read(path, as_version=4).metadata.get(METADATA_KEY, {})
+    key = str(int(match["key"])) if match["key"].isdigit() else match["key"]
+    return Lesson(key, path.stem, info.get("title") or path.stem.split("_", 1)[1].replace("_", " "),
+                  info.get("published_accuracy"), path)
 
 
-def select(only: str | None) -> list[Lesson]:
-    """Lessons by number ("1,3"), all available ones when `only` is empty."""
-    lessons = available_lessons()
+def discover(folder: Path) -> list[Lesson]:
+    """Every lesson and appendix notebook in `folder`, lessons by number, then appendices by letter."""
+    paths = [path for path in Path(folder).glob("*.ipynb") if NOTEBOOK_NAME.fullmatch(path.name)]
+    return sorted((read_lesson(path) for path in paths), key=lambda lesson: lesson.order)
+
+
+def select(only: str | None, folder: Path | None = None) -> list[Lesson]:
+    """Lessons by key ("1,3,A"); every one found in `folder` (default `default_notebook_dir()`) when `only` is empty."""
+    folder = Path(folder or default_notebook_dir())
+    lessons = discover(folder)
+    if not lessons:
+        raise SystemExit(f"no course notebooks (01_name.ipynb, A_name.ipynb) in {folder}: pass --notebooks DIR, "
+                         f"or download the notebooks from {COURSE_URL} (its notebooks/ folder) into this folder")
     if not only:
         return lessons
-    try:
-        wanted = {int(part) for part in only.split(",") if part.strip()}
-    except ValueError:
-        raise SystemExit(f"--only takes lesson numbers like 1,3; got {only!r}") from None
-    unknown = wanted - {lesson.number for lesson in lessons}
+    wanted = [part.strip().upper().lstrip("0") or "0" for part in only.split(",") if part.strip()]
+    if not wanted or not all(part.isdigit() or re.fullmatch(r"[A-Z]", part) for part in wanted):
+        raise SystemExit(f"--only takes lesson numbers and appendix letters like 1,3,A; got {only!r}")
+    unknown = [part for part in wanted if part not in {lesson.key for lesson in lessons}]
     if unknown:
-        raise SystemExit(f"no notebook for lesson(s) {sorted(unknown)}; available: "
-                         f"{', '.join(str(lesson.number) for lesson in lessons)}")
-    return [lesson for lesson in lessons if lesson.number in wanted]
+        raise SystemExit(f"no notebook for lesson(s) {', '.join(unknown)} in {folder}; available: "
+                         f"{', '.join(lesson.key for lesson in lessons)}")
+    return [lesson for lesson in lessons if lesson.key in wanted]
 
 
 def absolute_environment_paths(environ=os.environ) -> None:
@@ -98,15 +130,23 @@ ROW_KEYS = ("test_accuracy", "test_loss", "device", "precision", "epochs", "vect
             "n_train", "n_valid", "n_test", "train_seconds", "beyond", "model", "transformer", "max_length")
 
 
-def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool) -> dict:
-    """Run one notebook; return its summary row (with "error" on failure)."""
+def notebook_parameters(lesson: Lesson, values: dict) -> dict:
+    """`values` restricted to the parameters the notebook's `parameters` cell defines, None values left out
+    (the notebook's own default, resolved by the course layer, then applies)."""
     import papermill
 
-    source = NOTEBOOK_DIR / f"{lesson.stem}.ipynb"
+    known = set(papermill.inspect_notebook(str(lesson.path)))
+    return {name: value for name, value in values.items() if name in known and value is not None}
+
+
+def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool, parameters: dict | None = None) -> dict:
+    """Run one notebook with papermill `parameters`; return its summary row (with "error" on failure)."""
+    import papermill
+
     folder = output_dir / lesson.stem
     folder.mkdir(parents=True, exist_ok=True)
     executed = folder / f"{lesson.stem}.ipynb"
-    row = {"lesson": lesson.number, "notebook": lesson.stem, "title": lesson.title,
+    row = {"lesson": lesson.key, "notebook": lesson.stem, "title": lesson.title,
            "published_accuracy": lesson.published_accuracy}
     failed_copy = folder / f"{lesson.stem}.failed.ipynb"
     failed_copy.unlink(missing_ok=True)
@@ -114,11 +154,12 @@ def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool) -
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
         partial = Path(scratch) / executed.name
         try:
-            papermill.execute_notebook(str(source), str(partial), cwd=str(NOTEBOOK_DIR), kernel_name="python3",
-                                       progress_bar=False, log_output=log_output)
+            papermill.execute_notebook(str(lesson.path), str(partial), parameters=notebook_parameters(
+                lesson, parameters or {}), cwd=str(lesson.path.parent), kernel_name="python3", progress_bar=False,
+                log_output=log_output)
             os.replace(partial, executed)
             if inplace:
-                with atomic_path(source) as tmp:
+                with atomic_path(lesson.path) as tmp:
                     shutil.copyfile(executed, tmp)
                     strip_injected_parameters(tmp)
         except Exception as err:  # papermill wraps cell errors; report and carry on with the next notebook
@@ -134,31 +175,35 @@ def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool) -
         if not metrics_path.is_file() or metrics_path.stat().st_mtime < start:
             row["error"] = f"the notebook ran but wrote no fresh {metrics_path}"
         else:
-            metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+            metrics = read_metrics(folder)
             row.update({key: metrics.get(key) for key in ROW_KEYS})
     with atomic_path(folder / "run.json") as tmp:
         tmp.write_text(json.dumps(row, indent=2) + "\n", encoding="utf-8")
     return row
 
 
-def collect_rows(output_dir: Path) -> list[dict]:
-    """The latest runner row of every available lesson found in `output_dir` (this run's or an earlier one's)."""
+def collect_rows(output_dir: Path, lessons: list[Lesson]) -> list[dict]:
+    """The latest runner row of each of `lessons` found in `output_dir` (this run's or an earlier one's)."""
     rows = []
-    for lesson in available_lessons():
+    for lesson in lessons:
         path = output_dir / lesson.stem / "run.json"
         if path.is_file():
             row = json.loads(path.read_text(encoding="utf-8"))
-            metrics_path = path.with_name("metrics.json")
-            if "error" not in row and metrics_path.is_file():   # fields a row written by an older runner lacks
-                metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+            metrics = read_metrics(path.parent)
+            if "error" not in row and metrics:   # fields a row written by an older runner lacks
                 if metrics.get("git_commit") == row.get("git_commit"):
                     row.update({key: metrics[key] for key in ROW_KEYS if key in metrics and key not in row})
             rows.append(row)
     return rows
 
 
-def update_readme(table: str, readme: Path = REPO_ROOT / "README.md") -> None:
-    """Put `table` between the README's results markers."""
+def update_readme(table: str, readme: Path | None = None) -> None:
+    """Put `table` between the README's results markers (default: the checkout's README.md)."""
+    if readme is None:
+        root = checkout_root()
+        if root is None:
+            raise SystemExit("--readme writes the checkout's README.md; these helpers are installed, not a checkout")
+        readme = root / "README.md"
     start, end = "<!-- results:start -->", "<!-- results:end -->"
     text = readme.read_text(encoding="utf-8")
     if start not in text or end not in text:
@@ -189,12 +234,13 @@ def summary_table(rows: list[dict]) -> str:
             extra = row.get("beyond") or {}
             beyond = f"{100 * extra['test_accuracy']:.2f}% ({extra.get('how', '')})" if extra else ""
         device = row.get("device") or ""
-        if device and row.get("precision"):
+        if device and row.get("precision") and row["precision"] not in device:   # records before the hardware line
             device += f", training in {row['precision']}"
         notebook = row["notebook"]
+        published = "" if row.get("published_accuracy") is None else f"{row['published_accuracy']:.2f}%"
         if row.get("transformer"):
             notebook += f" ({row['transformer']}, max length {row.get('max_length')})"
-        lines.append(f"| {row['lesson']} | {notebook} | {result} | {row['published_accuracy']:.2f}% | "
+        lines.append(f"| {row['lesson']} | {notebook} | {result} | {published} | "
                      f"{beyond} | {row.get('profile') or ''} | {device} | "
                      f"{row.get('epochs') or ''} | {row['minutes']:.1f} | {short_commit(row.get('git_commit'))} |")
     lines += ["", f"Total: {sum(row['minutes'] for row in rows):.1f} minutes (whole notebooks, as run by "
@@ -214,28 +260,39 @@ def summary_markdown(rows: list[dict], commit: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", choices=["smoke", "full"], default=os.environ.get("SENTIMENT_PROFILE", "full"))
-    parser.add_argument("--only", help="lesson numbers to run, e.g. 1,3 (default: all)")
-    parser.add_argument("--output-dir", type=Path, default=REPO_ROOT / "results")
-    parser.add_argument("--inplace", action="store_true", help="write the executed notebooks over notebooks/*.ipynb")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default=os.environ.get("SENTIMENT_PROFILE") or "full")
+    parser.add_argument("--only", help="lessons and appendices to run, e.g. 1,3,A (default: all)")
+    parser.add_argument("--notebooks", type=Path, help="folder of the notebooks (default: the checkout's "
+                        "notebooks/, or the working folder outside a checkout)")
+    parser.add_argument("--data-dir", default=os.environ.get("SENTIMENT_DATA_DIR") or None,
+                        help="local data folder (default: env SENTIMENT_DATA_DIR; none: the profile's data)")
+    parser.add_argument("--output-dir", type=Path, default=os.environ.get("SENTIMENT_RESULTS_DIR") or None,
+                        help="where everything goes, bundles included (default: the checkout's results/ for "
+                        "the full profile, results-smoke/ for the smoke one; outside a checkout the same names "
+                        "in the notebooks' folder)")
+    parser.add_argument("--inplace", action="store_true", help="write the executed notebooks over the notebooks")
     parser.add_argument("--quiet", action="store_true", help="do not stream the notebooks' output")
     parser.add_argument("--readme", action="store_true", help="also write the results table into README.md")
     args = parser.parse_args(argv)
-    lessons = select(args.only)
-    output_dir = args.output_dir.resolve()
+    notebook_dir = (args.notebooks or default_notebook_dir()).resolve()
+    lessons = select(args.only, notebook_dir)
+    output_dir = (args.output_dir or default_output_dir(get_profile(args.profile), working=notebook_dir)).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
-    # the notebooks read these when their parameters are left at None
-    absolute_environment_paths()
-    os.environ["SENTIMENT_PROFILE"] = args.profile
-    os.environ["SENTIMENT_RESULTS_DIR"] = str(output_dir)
+    absolute_environment_paths()   # what the kernels still read from the environment (cache, transformer)
+    parameters = {"PROFILE": args.profile,
+                  "DATA_DIR": str(Path(args.data_dir).expanduser().resolve()) if args.data_dir else None,
+                  # given: everything goes there; not given: the notebook resolves the same default itself
+                  # (and a full run in a checkout exports its bundles to deployment/models)
+                  "RESULTS_DIR": str(output_dir) if args.output_dir else None}
     commit = git_commit()
     rows = []
     for lesson in tqdm(lessons, desc=f"notebooks ({args.profile})", unit="notebook", file=sys.stderr):
-        row = execute(lesson, output_dir, args.inplace, log_output=not args.quiet)
+        row = execute(lesson, output_dir, args.inplace, log_output=not args.quiet, parameters=parameters)
         rows.append(row)
         status = f"FAILED: {row['error'].splitlines()[0]}" if "error" in row else f"{row['test_accuracy']:.2%}"
         tqdm.write(f"[{lesson.stem}] {status} in {row['minutes']:.1f} min", file=sys.stderr)
-    everything = collect_rows(output_dir)  # this run's rows and those of earlier runs into the same folder
+    # this run's rows and those of earlier runs into the same folder
+    everything = collect_rows(output_dir, discover(notebook_dir))
     with atomic_path(output_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps({"git_commit": commit, "notebooks": everything}, indent=2) + "\n",
                        encoding="utf-8")

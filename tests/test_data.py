@@ -85,8 +85,9 @@ def test_read_imdb_folder_and_archive_agree(imdb_fixture, fixture_data_dir, tmp_
 
 
 def test_read_imdb_uses_env_data_dir(imdb_fixture, fixture_data_dir, monkeypatch):
+    from helpers.course import PROFILES, lesson_data_dir   # the course layer reads the environment, not the library
     monkeypatch.setenv("SENTIMENT_DATA_DIR", str(fixture_data_dir))
-    assert read_imdb()["test"].texts == imdb_fixture["test"].texts
+    assert read_imdb(lesson_data_dir(PROFILES["full"]))["test"].texts == imdb_fixture["test"].texts
 
 
 # ---------------------------------------------------------------------------- splitting and sampling
@@ -320,9 +321,10 @@ def test_missing_data_dir(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="does not exist") as err:
         read_imdb(missing)
     assert str(missing) in str(err.value)
+    from helpers.course import PROFILES, lesson_data_dir
     monkeypatch.setenv("SENTIMENT_DATA_DIR", str(missing))
     with pytest.raises(DataError, match="SENTIMENT_DATA_DIR"):
-        read_trec()
+        read_trec(lesson_data_dir(PROFILES["full"]))
 
 
 def test_data_dir_without_imdb(tmp_path, tmp_cache):

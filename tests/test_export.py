@@ -32,7 +32,7 @@ def test_onnx_matches_torch(name, tmp_path, fixture_reviews):
     model, vocab, tokenizer, kwargs, test_texts = train_small(name)
     texts = fixture_reviews if name != "question-type" else test_texts[:100]
     assert len(texts) == 100
-    bundle = export_bundle(model, vocab, tokenizer, tmp_path / name, **kwargs)
+    bundle = export_bundle(model, vocab, tokenizer, tmp_path / name, kwargs)
     worst = check_parity(model, bundle, texts, atol=1e-5)
     assert worst <= 1e-5
     # batch of one (no padding) and single short inputs agree too
@@ -41,15 +41,15 @@ def test_onnx_matches_torch(name, tmp_path, fixture_reviews):
 
 def test_random_init_cnn_parity_on_reviews(tmp_path, fixture_reviews):
     """Untrained (random) weights: parity is about the export, not the training."""
-    from helpers.export import check_parity, export_bundle
+    from helpers.export import BundleInfo, check_parity, export_bundle
     from helpers.models import CNN
     from helpers.text import Tokenizer, Vocab
 
     tokenizer = Tokenizer()
     vocab = Vocab.build(tokenizer(text) for text in fixture_reviews)
     model = CNN(len(vocab), 32, 10, [3, 4, 5], 1, 0.5, vocab.pad_index).eval()
-    bundle = export_bundle(model, vocab, tokenizer, tmp_path / "cnn", name="cnn", task="sentiment",
-                           labels=["neg", "pos"], min_length=5)
+    bundle = export_bundle(model, vocab, tokenizer, tmp_path / "cnn",
+                           BundleInfo(name="cnn", task="sentiment", labels=["neg", "pos"], min_length=5))
     assert check_parity(model, bundle, fixture_reviews) <= 1e-5
 
 
@@ -59,7 +59,7 @@ def test_bundle_contents(tmp_path):
     from helpers.text import Vocab
 
     model, vocab, tokenizer, kwargs, _ = train_small("sentiment")
-    bundle = export_bundle(model, vocab, tokenizer, tmp_path / "b", **{**kwargs, "test_accuracy": 0.5})
+    bundle = export_bundle(model, vocab, tokenizer, tmp_path / "b", {**kwargs, "test_accuracy": 0.5})
     assert sorted(p.name for p in bundle.iterdir()) == ["meta.json", "model.onnx", "tokenizer.json", "vocab.json"]
     meta = read_bundle_meta(bundle)
     assert meta["task"] == "sentiment" and meta["labels"] == ["neg", "pos"]
@@ -90,7 +90,7 @@ def test_tampered_bundle_is_rejected(tmp_path):
     from helpers.export import export_bundle, read_bundle_meta
 
     model, vocab, tokenizer, kwargs, _ = train_small("question-type")
-    bundle = export_bundle(model, vocab, tokenizer, tmp_path / "q", **kwargs)
+    bundle = export_bundle(model, vocab, tokenizer, tmp_path / "q", kwargs)
     (bundle / "vocab.json").write_text((bundle / "vocab.json").read_text().replace("<unk>", "<UNK>", 1))
     with pytest.raises(ValueError, match="sha256 of vocab.json"):
         read_bundle_meta(bundle)
@@ -104,18 +104,41 @@ def test_wrong_output_count_is_refused_and_leaves_nothing(tmp_path):
 
     model, vocab, tokenizer, kwargs, _ = train_small("question-type")
     with pytest.raises(ValueError, match="output"):
-        export_bundle(model, vocab, tokenizer, tmp_path / "bad", **{**kwargs, "task": "sentiment"})
+        export_bundle(model, vocab, tokenizer, tmp_path / "bad", {**kwargs, "task": "sentiment"})
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="unknown task"):
+        export_bundle(model, vocab, tokenizer, tmp_path / "bad", {**kwargs, "task": "topic"})
     assert list(tmp_path.iterdir()) == []
 
 
-def test_bundle_destination_keeps_smoke_runs_away_from_committed_bundles(tmp_path):
-    from helpers.export import DEPLOYMENT_MODELS_DIR, bundle_destination
-    from helpers.profiles import PROFILES, LessonRun
+def test_a_students_own_model_class_exports(tmp_path, fixture_reviews):
+    """No `fc` layer, outputs from a Sequential: the output count comes from running the model once."""
+    import torch
+    from torch import nn
 
-    def run(profile):
-        return LessonRun(notebook="03_faster_sentiment", profile=PROFILES[profile], data_dir=None, epochs=1,
-                         device="cpu", seed=0, results_dir=tmp_path / "03_faster_sentiment")
+    from helpers.export import BundleInfo, check_parity, export_bundle, output_count
+    from helpers.models import length_mask
+    from helpers.text import Tokenizer, Vocab
 
-    assert bundle_destination(run("full"), "sentiment") == DEPLOYMENT_MODELS_DIR / "sentiment"
-    assert bundle_destination(run("smoke"), "sentiment") == tmp_path / "03_faster_sentiment" / "bundle"
-    assert Path(DEPLOYMENT_MODELS_DIR).parent.name == "deployment"
+    class MeanThenMLP(nn.Module):
+        def __init__(self, vocab_size, pad_index, n_classes):
+            super().__init__()
+            self.words = nn.Embedding(vocab_size, 16, padding_idx=pad_index)
+            self.score = nn.Sequential(nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, n_classes))
+
+        def forward(self, ids, lengths):
+            mask = length_mask(lengths.to(ids.device), ids.shape[1]).unsqueeze(2)
+            return self.score((self.words(ids) * mask).sum(1) / mask.sum(1).clamp(min=1))
+
+    tokenizer = Tokenizer()
+    vocab = Vocab.build(tokenizer(text) for text in fixture_reviews)
+    torch.manual_seed(0)
+    model = MeanThenMLP(len(vocab), vocab.pad_index, 1).train()
+    assert output_count(model) == 1 and model.training          # its training mode is left alone
+    bundle = export_bundle(model, vocab, tokenizer, tmp_path / "mine",
+                           BundleInfo("mine", "sentiment", ["neg", "pos"]), check_texts=fixture_reviews[:20])
+    assert json.loads((bundle / "meta.json").read_text())["architecture"] == "MeanThenMLP"
+    assert check_parity(model, bundle, fixture_reviews) <= 1e-5
+    three = MeanThenMLP(len(vocab), vocab.pad_index, 3)
+    with pytest.raises(ValueError, match="needs 2 output"):
+        export_bundle(three, vocab, tokenizer, tmp_path / "q", BundleInfo("q", "question-type", ["a", "b"]))

@@ -8,12 +8,13 @@ from nbformat.v4 import new_code_cell, new_notebook
 from helpers import run as runner
 
 
-def _write_notebook(path, sources, parameters=None):
+def _write_notebook(path, sources, parameters=None, published=None):
     notebook = new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata["course"] = {"title": path.stem, "published_accuracy": published}
     cells = []
     if parameters is not None:
-        cell = new_code_cell(parameters)
+        cell = new_code_cell(parameters + "\nPROFILE = None\nDATA_DIR = None\nRESULTS_DIR = None")
         cell.metadata["tags"] = ["parameters"]
         cells.append(cell)
     cells += [new_code_cell(source) for source in sources]
@@ -21,37 +22,41 @@ def _write_notebook(path, sources, parameters=None):
     nbformat.write(notebook, path)
 
 
+# What a lesson's record call does, in miniature: the runner's parameters decide where it goes.
 WRITE_METRICS = """
-import json, os, pathlib
-folder = pathlib.Path(os.environ["SENTIMENT_RESULTS_DIR"]) / NAME
+import json, pathlib
+folder = pathlib.Path(RESULTS_DIR or "results-" + PROFILE) / NAME
 folder.mkdir(parents=True, exist_ok=True)
 (folder / "metrics.json").write_text(json.dumps({"test_accuracy": 0.75, "test_loss": 0.5, "device": "cpu",
-                                                 "epochs": 1, "profile": os.environ["SENTIMENT_PROFILE"]}))
-print("profile", os.environ["SENTIMENT_PROFILE"])
+                                                 "epochs": 1, "profile": PROFILE}))
+print("profile", PROFILE)
 """
 
 
 @pytest.fixture
-def lessons(tmp_path, monkeypatch):
+def lessons(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    _write_notebook(folder / "01_good.ipynb", [WRITE_METRICS], parameters='NAME = "01_good"')
-    _write_notebook(folder / "02_bad.ipynb", ["raise ValueError('broken on purpose')"])
-    _write_notebook(folder / "03_good.ipynb", [WRITE_METRICS], parameters='NAME = "03_good"')
-    monkeypatch.setattr(runner, "NOTEBOOK_DIR", folder)
-    monkeypatch.setattr(runner, "LESSONS", [runner.Lesson(1, "01_good", "one", 50.0),
-                                            runner.Lesson(2, "02_bad", "two", 60.0),
-                                            runner.Lesson(3, "03_good", "three", 70.0)])
+    _write_notebook(folder / "01_good.ipynb", [WRITE_METRICS], parameters='NAME = "01_good"', published=50.0)
+    _write_notebook(folder / "02_bad.ipynb", ["raise ValueError('broken on purpose')"], published=60.0)
+    _write_notebook(folder / "03_good.ipynb", [WRITE_METRICS], parameters='NAME = "03_good"', published=70.0)
+    _write_notebook(folder / "A_extra.ipynb", [WRITE_METRICS], parameters='NAME = "A_extra"')
+    (folder / "scratch.ipynb").write_text("not a lesson: ignored")
     return folder
+
+
+def main(lessons, *argv):
+    """The runner on the `lessons` folder, quiet."""
+    return runner.main(["--notebooks", str(lessons), "--quiet", *argv])
 
 
 def test_failure_is_reported_others_run_and_exit_code_is_one(lessons, tmp_path, capsys):
     out = tmp_path / "out"
-    code = runner.main(["--profile", "smoke", "--output-dir", str(out), "--quiet"])
+    code = main(lessons, "--profile", "smoke", "--output-dir", str(out))
     assert code == 1
     summary = json.loads((out / "summary.json").read_text())
     rows = {row["notebook"]: row for row in summary["notebooks"]}
-    assert [row["lesson"] for row in summary["notebooks"]] == [1, 2, 3]
+    assert [row["lesson"] for row in summary["notebooks"]] == ["1", "2", "3", "A"]   # lessons, then appendices
     assert "broken on purpose" in rows["02_bad"]["error"] and "ValueError" in rows["02_bad"]["error"]
     assert rows["01_good"]["test_accuracy"] == 0.75 and rows["03_good"]["profile"] == "smoke"
     assert (out / "02_bad" / "02_bad.failed.ipynb").is_file()  # what ran is kept for debugging
@@ -59,23 +64,52 @@ def test_failure_is_reported_others_run_and_exit_code_is_one(lessons, tmp_path, 
     assert (out / "01_good" / "01_good.ipynb").is_file()
     table = (out / "summary.md").read_text()
     assert "**failed**" in table and "75.00%" in table and "50.00%" in table
+    assert "| A | A_extra | 75.00% |  |" in table   # an appendix without a published figure
     assert "02_bad" in capsys.readouterr().err
 
 
-def test_only_selects_lessons_and_rejects_unknown(lessons, tmp_path):
+def test_only_selects_lessons_and_appendices_and_rejects_unknown(lessons, tmp_path):
     out = tmp_path / "out"
-    assert runner.main(["--profile", "smoke", "--only", "3", "--output-dir", str(out), "--quiet"]) == 0
-    assert [row["lesson"] for row in json.loads((out / "summary.json").read_text())["notebooks"]] == [3]
-    with pytest.raises(SystemExit, match="no notebook for lesson"):
-        runner.main(["--only", "9", "--output-dir", str(out)])
-    with pytest.raises(SystemExit, match="lesson numbers"):
-        runner.main(["--only", "one", "--output-dir", str(out)])
+    assert main(lessons, "--profile", "smoke", "--only", "03,a", "--output-dir", str(out)) == 0
+    assert [row["lesson"] for row in json.loads((out / "summary.json").read_text())["notebooks"]] == ["3", "A"]
+    with pytest.raises(SystemExit, match="no notebook for lesson.*9.*available: 1, 2, 3, A"):
+        main(lessons, "--only", "9", "--output-dir", str(out))
+    with pytest.raises(SystemExit, match="lesson numbers and appendix letters"):
+        main(lessons, "--only", "one", "--output-dir", str(out))
+
+
+def test_a_new_notebook_needs_no_change_to_the_runner(lessons):
+    _write_notebook(lessons / "07_new.ipynb", ["pass"], published=80.0)
+    _write_notebook(lessons / "B_more.ipynb", ["pass"])
+    found = runner.discover(lessons)
+    assert [lesson.key for lesson in found] == ["1", "2", "3", "7", "A", "B"]
+    new = found[3]
+    assert (new.stem, new.title, new.published_accuracy, new.path) == ("07_new", "07_new", 80.0,
+                                                                        lessons / "07_new.ipynb")
+
+
+def test_outside_a_checkout_the_working_folder_is_used_or_the_message_says_what_to_pass(lessons, tmp_path,
+                                                                                      monkeypatch):
+    from helpers import course
+
+    monkeypatch.setattr(course, "checkout_root", lambda: None)
+    monkeypatch.setattr(runner, "checkout_root", lambda: None)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    with pytest.raises(SystemExit, match="no course notebooks .* in .*empty: pass --notebooks DIR, or download"):
+        runner.main(["--profile", "smoke"])
+    monkeypatch.chdir(lessons)   # the notebooks in the working folder, no output folder given
+    assert runner.main(["--profile", "smoke", "--only", "1", "--quiet"]) == 0
+    assert (lessons / "results-smoke" / "01_good" / "metrics.json").is_file()   # the notebook's own default
+    assert (lessons / "results-smoke" / "summary.json").is_file()               # the runner's: the same folder
+    with pytest.raises(SystemExit, match="not a checkout"):
+        runner.update_readme("table")
 
 
 def test_inplace_writes_outputs_into_the_notebook_without_injected_cell(lessons, tmp_path):
     out = tmp_path / "out"
-    assert runner.main(["--profile", "smoke", "--only", "1", "--output-dir", str(out), "--inplace",
-                        "--quiet"]) == 0
+    assert main(lessons, "--profile", "smoke", "--only", "1", "--output-dir", str(out), "--inplace") == 0
     notebook = nbformat.read(lessons / "01_good.ipynb", as_version=4)
     assert not any("injected-parameters" in cell.metadata.get("tags", []) for cell in notebook.cells)
     assert "profile smoke" in notebook.cells[1].outputs[0]["text"]
@@ -84,16 +118,17 @@ def test_inplace_writes_outputs_into_the_notebook_without_injected_cell(lessons,
 def test_a_notebook_that_writes_no_metrics_is_a_failure(lessons, tmp_path):
     _write_notebook(lessons / "03_good.ipynb", ["print('forgot the metrics')"])
     out = tmp_path / "out"
-    assert runner.main(["--profile", "smoke", "--only", "3", "--output-dir", str(out), "--quiet"]) == 1
+    assert main(lessons, "--profile", "smoke", "--only", "3", "--output-dir", str(out)) == 1
     row = json.loads((out / "summary.json").read_text())["notebooks"][0]
     assert "wrote no fresh" in row["error"]
 
-def test_summary_keeps_earlier_runs_and_readme_table_is_replaced(lessons, tmp_path, monkeypatch):
+
+def test_summary_keeps_earlier_runs_and_readme_table_is_replaced(lessons, tmp_path):
     out = tmp_path / "out"
-    assert runner.main(["--profile", "smoke", "--only", "1", "--output-dir", str(out), "--quiet"]) == 0
-    assert runner.main(["--profile", "smoke", "--only", "3", "--output-dir", str(out), "--quiet"]) == 0
+    assert main(lessons, "--profile", "smoke", "--only", "1", "--output-dir", str(out)) == 0
+    assert main(lessons, "--profile", "smoke", "--only", "3", "--output-dir", str(out)) == 0
     rows = json.loads((out / "summary.json").read_text())["notebooks"]
-    assert [row["lesson"] for row in rows] == [1, 3]  # lesson 1 from the earlier run is still listed
+    assert [row["lesson"] for row in rows] == ["1", "3"]  # lesson 1 from the earlier run is still listed
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- results:start -->\nold table\n<!-- results:end -->\noutro\n")
     runner.update_readme(runner.summary_table(rows), readme)
@@ -104,24 +139,25 @@ def test_summary_keeps_earlier_runs_and_readme_table_is_replaced(lessons, tmp_pa
 
 
 def test_summary_row_names_the_transformer_max_length_and_precision():
-    row = {"lesson": 6, "notebook": "06_x", "published_accuracy": 91.58, "test_accuracy": 0.8771, "profile": "full",
+    row = {"lesson": "6", "notebook": "06_x", "published_accuracy": 91.58, "test_accuracy": 0.8771, "profile": "full",
            "device": "cpu (2 threads, x86_64)", "precision": "bf16", "epochs": 5, "minutes": 72.4,
            "git_commit": "a" * 40, "transformer": "all-MiniLM-L6-v2", "max_length": 512}
     line = runner.summary_table([row]).splitlines()[2]
     assert "06_x (all-MiniLM-L6-v2, max length 512)" in line
     assert "cpu (2 threads, x86_64), training in bf16" in line and "87.71%" in line
+    row["device"] = "cpu AMD EPYC 9R14 (AVX512, avx512_bf16), 2 threads, bf16, torch 2.13.0"   # a record's hardware line
+    assert "bf16, torch 2.13.0 |" in runner.summary_table([row]).splitlines()[2]   # precision not repeated
 
 
-def test_collect_rows_fills_details_from_the_same_runs_metrics(tmp_path, monkeypatch):
-    lesson = runner.Lesson(6, "06_x", "t", 91.58)
-    monkeypatch.setattr(runner, "available_lessons", lambda: [lesson])
+def test_collect_rows_fills_details_from_the_same_runs_metrics(tmp_path):
+    lesson = runner.Lesson("6", "06_x", "t", 91.58, tmp_path / "06_x.ipynb")
     folder = tmp_path / "06_x"
     folder.mkdir()
-    (folder / "run.json").write_text(json.dumps({"lesson": 6, "notebook": "06_x", "git_commit": "abc"}))
+    (folder / "run.json").write_text(json.dumps({"lesson": "6", "notebook": "06_x", "git_commit": "abc"}))
     (folder / "metrics.json").write_text(json.dumps({"git_commit": "abc", "transformer": "m", "max_length": 256}))
-    assert runner.collect_rows(tmp_path)[0]["max_length"] == 256
+    assert runner.collect_rows(tmp_path, [lesson])[0]["max_length"] == 256
     (folder / "metrics.json").write_text(json.dumps({"git_commit": "other", "transformer": "m", "max_length": 99}))
-    assert "max_length" not in runner.collect_rows(tmp_path)[0]   # a later run's metrics are not mixed in
+    assert "max_length" not in runner.collect_rows(tmp_path, [lesson])[0]   # a later run's metrics are not mixed in
 
 
 def test_relative_folders_in_the_environment_become_absolute(tmp_path, monkeypatch):
@@ -143,12 +179,13 @@ def test_a_hub_name_and_empty_values_are_left_alone(tmp_path, monkeypatch):
     assert environ == {"SENTIMENT_TRANSFORMER": "bert-base-uncased", "SENTIMENT_DATA_DIR": ""}
 
 
-def test_the_notebooks_see_a_relative_data_folder_as_the_caller_meant_it(lessons, tmp_path, monkeypatch):
+def test_the_notebooks_get_the_data_folder_as_an_absolute_parameter(lessons, tmp_path, monkeypatch):
     (tmp_path / "data").mkdir()
     _write_notebook(lessons / "01_good.ipynb", [WRITE_METRICS + """
 import pathlib
-assert pathlib.Path(os.environ["SENTIMENT_DATA_DIR"]).is_dir(), os.environ["SENTIMENT_DATA_DIR"]
+assert pathlib.Path(DATA_DIR).is_absolute() and pathlib.Path(DATA_DIR).is_dir(), DATA_DIR
 """], parameters='NAME = "01_good"')
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SENTIMENT_DATA_DIR", "data")   # relative to here, not to the notebooks' folder
-    assert runner.main(["--profile", "smoke", "--only", "1", "--output-dir", "out", "--quiet"]) == 0
+    assert main(lessons, "--profile", "smoke", "--only", "1", "--output-dir", "out") == 0
+    assert (tmp_path / "out" / "01_good" / "metrics.json").is_file()

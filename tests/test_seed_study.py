@@ -8,7 +8,6 @@ import nbformat
 
 from conftest import REPO_ROOT
 from helpers import run as runner
-from helpers.run import Lesson
 
 spec = importlib.util.spec_from_file_location("seed_study", REPO_ROOT / "benchmarks" / "seed_study.py")
 seed_study = importlib.util.module_from_spec(spec)
@@ -31,6 +30,7 @@ def _fake_lesson(folder):
     notebook.cells = [new_code_cell('if "google.colab" in sys.modules:\n    %pip install nothing'),
                       parameters, new_code_cell(WRITE_METRICS),
                       new_code_cell("export_bundle(model)  # must not run: it would overwrite a committed bundle")]
+    notebook.metadata["course"] = {"title": "fake", "published_accuracy": 50.0}
     nbformat.write(notebook, folder / "09_fake.ipynb")
 
 
@@ -38,8 +38,7 @@ def test_runs_each_seed_and_summarises(tmp_path, monkeypatch, capsys):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     _fake_lesson(notebooks)
-    monkeypatch.setattr(runner, "NOTEBOOK_DIR", notebooks)
-    monkeypatch.setattr(runner, "LESSONS", [Lesson(9, "09_fake", "fake", 50.0)])
+    monkeypatch.setattr(runner, "default_notebook_dir", lambda: notebooks)
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "seeds.json"
     result = seed_study.main(["--lesson", "9", "--seeds", "40,60,80", "--data-dir", str(tmp_path),
@@ -55,7 +54,7 @@ def test_runs_each_seed_and_summarises(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--lesson", "42", "--data-dir", "."], "no notebook for lesson(s) [42]"),
+    (["--lesson", "42", "--data-dir", "."], "no notebook for lesson(s) 42"),
     (["--lesson", "5"], "pass --data-dir"),
     (["--lesson", "5", "--data-dir", ".", "--seeds", "1,two"], "--seeds takes integers"),
 ])
@@ -70,5 +69,5 @@ def test_lesson_five_runs_its_training_but_not_its_export():
     parameters, cells = seed_study.code_cells(REPO_ROOT / "notebooks" / "05_multiclass_questions.ipynb")
     assert "SEED = 1234" in parameters
     code = "\n".join(cells)
-    assert "fit(" in code and "beyond_test" in code and "save_metrics(" in code
+    assert "fit(" in code and "beyond_test" in code and "record(" in code
     assert "export_bundle(" not in code and "google.colab" not in code
