@@ -1,12 +1,23 @@
-"""The local server (python -m deployment.local) over HTTP, and the website driven in Chromium."""
+"""The local server (python -m deployment.local) over HTTP and raw sockets, and the website driven in Chromium.
+
+Raw-socket tests send malformed and hostile requests to 127.0.0.1 only; every loop is bounded.
+"""
 from __future__ import annotations
 
+import http.client
 import json
+import mimetypes
 import os
+import select
+import socket
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -20,9 +31,14 @@ SNAPSHOT = REPO_ROOT / "results" / "website_snapshot.png"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def models_dir(tmp_path_factory) -> Path:
+    return bundles_for_tests(tmp_path_factory.mktemp("bundles"))
+
+
+@pytest.fixture(scope="module")
+def server(models_dir):
     """The local server on a free port of 127.0.0.1, serving the test bundles; yields its base URL."""
-    models = bundles_for_tests(tmp_path_factory.mktemp("bundles"))
+    models = models_dir
     previous = os.environ.get("MODELS_DIR")
     os.environ["MODELS_DIR"] = str(models)
     from deployment import handler
@@ -83,11 +99,247 @@ def test_local_api_errors(server):
 def test_static_site(server):
     status, headers, body = request(f"{server}/")
     assert status == 200 and headers["Content-Type"].startswith("text/html") and b"app.js" in body
+    # the page's policy is also sent as a header, with what only a header can say
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     for name in ("app.js", "config.js", "style.css"):
         assert request(f"{server}/{name}")[0] == 200
     assert request(f"{server}/../handler.py")[0] == 404
     assert request(f"{server}/%2e%2e/handler.py")[0] == 404
     assert request(f"{server}/nope.html")[0] == 404
+
+
+# ---------------------------------------------------------------- malformed and hostile requests, raw
+
+CLI_TIMEOUT_S = 2  # the CLI server's --timeout: small, so the slow-client tests end soon
+
+
+@pytest.fixture(scope="module")
+def cli_server(models_dir, tmp_path_factory):
+    """`python -m deployment.local --port 0 --timeout 2` in a subprocess; yields (port, its stderr file)."""
+    stderr_path = tmp_path_factory.mktemp("cli-server") / "stderr.txt"
+    with open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "deployment.local", "--port", "0", "--timeout", str(CLI_TIMEOUT_S),
+             "--models-dir", str(models_dir)],
+            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    try:
+        first_line = process.stdout.readline()  # "website: http://127.0.0.1:PORT/ ..." once it listens
+        assert first_line.startswith("website: http://127.0.0.1:"), (first_line, stderr_path.read_text())
+        port = int(first_line.split("http://127.0.0.1:")[1].split("/")[0])
+        yield port, stderr_path
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def exchange(port: int, data: bytes) -> tuple[int, dict, bytes, bool]:
+    """Send raw bytes on a new connection to 127.0.0.1:port and read one response.
+
+    Returns (status, headers, body, whether the server then closed the connection)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        body = response.read()
+        try:
+            closed = sock.recv(1) == b""
+        except ConnectionError:
+            closed = True
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body, closed
+
+
+def assert_still_serving(port: int, stderr_path: Path) -> None:
+    """The server answers a normal request, and has printed no traceback."""
+    status, _, body, _ = exchange(port, b"GET /sentiment HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status == 200 and json.loads(body)["status"] == "ok"
+    assert "Traceback" not in stderr_path.read_text(errors="replace")
+
+
+POST_HEAD = b"POST /sentiment HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+MALFORMED = {  # name: (raw request, expected status, a word of the error)
+    "content-length not a number": (POST_HEAD + b"Content-Length: abc\r\n\r\n", 400, "Content-Length"),
+    "content-length negative": (POST_HEAD + b"Content-Length: -5\r\n\r\n{}", 400, "Content-Length"),
+    "content-length with a sign": (POST_HEAD + b"Content-Length: +2\r\n\r\n{}", 400, "Content-Length"),
+    "two content-lengths": (POST_HEAD + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}x", 400, "Content-Length"),
+    "chunked and content-length": (POST_HEAD + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   b"2\r\n{}\r\n0\r\n\r\n", 400, "Transfer-Encoding"),
+    "chunk size not hexadecimal": (POST_HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+                                   400, "chunk"),
+    "chunk longer than its size": (POST_HEAD + b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}}}}\r\n0\r\n\r\n",
+                                   400, "chunk"),
+    "unknown transfer coding": (POST_HEAD + b"Transfer-Encoding: gzip, chunked\r\n\r\n", 501, "gzip"),
+    "NUL byte in the path": (b"GET /a\x00b HTTP/1.1\r\nHost: x\r\n\r\n", 400, "control character"),
+    "encoded NUL in the path": (b"GET /index.html%00.js HTTP/1.1\r\nHost: x\r\n\r\n", 400, "control character"),
+    "256-character path segment": (b"GET /" + b"a" * 256 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 400, "255"),
+    "long segment under an API route": (b"GET /sentiment/" + b"b" * 300 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                                        400, "255"),
+    "bad percent-encoding": (b"GET /app%zz.js HTTP/1.1\r\nHost: x\r\n\r\n", 400, "hex digits"),
+    "cut percent-encoding": (b"GET /app.js% HTTP/1.1\r\nHost: x\r\n\r\n", 400, "hex digits"),
+    "percent-encoding not UTF-8": (b"GET /%ff%fe HTTP/1.1\r\nHost: x\r\n\r\n", 400, "UTF-8"),
+    "request line too long": (b"GET /" + b"a/" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "request line"),
+    "headers too large": (b"GET / HTTP/1.1\r\n" + b"".join(b"X-Big-%d: %s\r\n" % (i, b"v" * 8000)
+                                                            for i in range(9)) + b"\r\n", 431, "head"),
+    "too many headers": (b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(120)) + b"\r\n",
+                         431, "headers"),
+    "not HTTP": (b"HELLO\r\n\r\n", 400, "request"),
+    "HTTP/2 request line": (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, "version"),
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_malformed_requests_get_a_json_4xx(cli_server, name):
+    port, stderr_path = cli_server
+    data, expected_status, word = MALFORMED[name]
+    status, headers, body, closed = exchange(port, data)
+    assert status == expected_status
+    assert word.lower() in json.loads(body)["error"].lower()
+    assert headers["access-control-allow-origin"] == "*" and headers["content-type"].startswith("application/json")
+    assert headers["x-content-type-options"] == "nosniff"
+    assert closed  # whatever followed the malformed part is not taken for a next request
+    assert_still_serving(port, stderr_path)
+
+
+def test_odd_paths_are_404s_without_traceback(cli_server):
+    port, stderr_path = cli_server
+    for path in (b"/" + b"/".join([b"c" * 250] * 20),   # 5,000 characters: too long for the file system
+                 b"/%2e%2e/%2e%2e/etc/passwd", b"/..%2fhandler.py", b"*", b"/website/../../local.py"):
+        status, _, _, _ = exchange(port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert status in (400, 404), path
+    status, _, body, _ = exchange(port, b"GET /app%2Ejs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status == 200 and b"API_TIMEOUT_MS" in body  # percent-encoded names are decoded
+    assert_still_serving(port, stderr_path)
+
+
+def test_chunked_bodies_are_decoded(cli_server):
+    port, stderr_path = cli_server
+    chunked = POST_HEAD + b"Transfer-Encoding: chunked\r\n\r\n" \
+        b"9;ext=1\r\n{\"text\": \r\n" b"C\r\n\"Loved it!\"}\r\n" b"0\r\nX-Trailer: t\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        for _ in range(2):  # the second request on the same connection: the body was not taken for a request
+            sock.sendall(chunked)
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            body = json.loads(response.read())
+            assert response.status == 200 and body["prediction"]["label"] in ("positive", "negative")
+    # over the size limit: 413, the body read and thrown away first (a client still sending sees the answer)
+    piece = b"a" * 65_536
+    large = POST_HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + b"10000\r\n" + piece + b"\r\n"
+    status, headers, body, closed = exchange(port, large + (b"10000\r\n" + piece + b"\r\n") * 31 + b"0\r\n\r\n")
+    assert status == 413 and "larger than" in json.loads(body)["error"] and closed
+    assert headers["access-control-allow-origin"] == "*"
+    assert_still_serving(port, stderr_path)
+
+
+def test_refused_bodies_are_drained_up_to_a_bound(cli_server):
+    port, stderr_path = cli_server
+    # 3 MB announced and sent: drained, then 413 (not a broken pipe)
+    status, _, body, _ = exchange(port, POST_HEAD + b"Content-Length: 3000000\r\n\r\n" + b"a" * 3_000_000)
+    assert status == 413 and "larger than" in json.loads(body)["error"]
+    # 1 GB announced: the 413 comes at once, without reading a byte of it
+    status, _, body, closed = exchange(port, POST_HEAD + b"Content-Length: 1000000000\r\n\r\n" + b"a" * 1000)
+    assert status == 413 and closed
+    assert_still_serving(port, stderr_path)
+
+
+def wait_closed_by_server(sock: socket.socket, keep_sending: list[bytes], pause_s: float = 0.25) -> bool:
+    """Send `keep_sending` one piece per pause; True as soon as the server closes the connection."""
+    for piece in keep_sending:
+        readable, _, _ = select.select([sock], [], [], pause_s)
+        try:
+            if readable:
+                return sock.recv(65_536) == b""
+            sock.sendall(piece)
+        except ConnectionError:
+            return True
+    return False
+
+
+def test_slow_clients_cannot_hold_the_server(cli_server):
+    """Slowloris: idle connections, headers or a body sent a few bytes at a time. Each connection is
+    closed after the timeout (2 s here) while a normal request is still answered."""
+    port, stderr_path = cli_server
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(50)]
+    slow = []
+    try:
+        assert_still_serving(port, stderr_path)
+        status, _, _ = request(f"http://127.0.0.1:{port}/")
+        assert status == 200
+        # a header line every 0.25 s (60 lines, 15 s, well under the head's size cap): cut off by the deadline
+        slow.append(socket.create_connection(("127.0.0.1", port), timeout=30))
+        slow[-1].sendall(b"GET / HTTP/1.1\r\n")
+        assert wait_closed_by_server(slow[-1], [b"X-Slow-%d: y\r\n" % i for i in range(60)])
+        # the same for a body, a byte every 0.25 s
+        slow.append(socket.create_connection(("127.0.0.1", port), timeout=30))
+        slow[-1].sendall(POST_HEAD + b"Content-Length: 1000\r\n\r\n")
+        assert wait_closed_by_server(slow[-1], [b"a"] * 60)
+        for sock in idle:  # each recv waits at most the socket's own 30 s timeout: bounded
+            try:
+                assert sock.recv(1) == b""
+            except ConnectionError:
+                pass
+        assert_still_serving(port, stderr_path)
+    finally:
+        for sock in [*idle, *slow]:
+            sock.close()
+
+
+# ----------------------------------------------------------------------------- the site for S3 hosting
+
+class _InlineFinder(HTMLParser):
+    """Collects what a strict Content-Security-Policy refuses: inline scripts, styles and event handlers."""
+
+    def __init__(self):
+        super().__init__()
+        self.inline, self.policy = [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "script" and not attrs.get("src") or tag == "style":
+            self.inline.append(tag)
+        self.inline += [name for name in attrs if name.startswith("on") or name == "style"]
+        self.inline += [value for value in attrs.values() if value and value.strip().lower().startswith("javascript:")]
+        if tag == "meta" and (attrs.get("http-equiv") or "").lower() == "content-security-policy":
+            self.policy = attrs.get("content")
+
+
+def page_policy(html: str) -> tuple[str | None, list]:
+    finder = _InlineFinder()
+    finder.feed(html)
+    return finder.policy, finder.inline
+
+
+def test_page_has_a_strict_policy_and_nothing_inline():
+    from deployment.local import WEBSITE_DIR
+
+    policy, inline = page_policy((WEBSITE_DIR / "index.html").read_text(encoding="utf-8"))
+    assert inline == []
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["default-src"] == "'self'" and directives["connect-src"] == "'self'"
+    assert directives["script-src"] == "'self'" and directives["object-src"] == "'none'"
+    assert "unsafe" not in policy
+
+
+def test_build_site_puts_the_api_in_config_and_policy(tmp_path):
+    from deployment.local import WEBSITE_DIR, build_site, main
+
+    before = {path.name: path.read_bytes() for path in WEBSITE_DIR.iterdir()}
+    site = build_site(tmp_path / "site", "https://abc123.execute-api.eu-west-1.amazonaws.com/")
+    policy, inline = page_policy((site / "index.html").read_text(encoding="utf-8"))
+    assert inline == [] and "connect-src https://abc123.execute-api.eu-west-1.amazonaws.com;" in policy
+    assert "default-src 'self'" in policy and policy.count("connect-src") == 1
+    config = (site / "config.js").read_text(encoding="utf-8")
+    assert 'window.API_BASE_URL = "https://abc123.execute-api.eu-west-1.amazonaws.com";' in config
+    assert (site / "app.js").read_bytes() == before["app.js"]
+    assert {path.name: path.read_bytes() for path in WEBSITE_DIR.iterdir()} == before  # the source is untouched
+    for bad in ("ftp://example.org", "https://example.org/?q=1", 'https://x.org/"; alert(1); "',
+                "javascript:alert(1)", "https://user@example.org", "example.org"):
+        with pytest.raises(SystemExit) as raised:
+            main(["--build-site", str(tmp_path / "bad"), "--api-url", bad])
+        assert raised.value.code == 2
+    assert not (tmp_path / "bad").exists()
 
 
 @pytest.fixture(scope="module")
