@@ -13,10 +13,9 @@ The deployed handler (deployment/handler.py) needs no torch: it reads these file
 checks the sha256 sums, tokenizes with `helpers.text` exactly as in training and runs
 the model with ONNX Runtime. `check_parity` compares ONNX Runtime with torch.
 
-In the notebooks: `export_bundle(..., destination=bundle_destination(run, "sentiment"))`
-writes to `deployment/models/<name>/` in the full profile and to the run's results
-folder (`<results>/<notebook>/bundle`) in the smoke profile, so quick runs never
-overwrite the committed bundles.
+Where a bundle goes is the caller's choice (`destination`): the notebooks ask the course
+layer (`run.bundle_dir(name)`), which keeps quick runs away from the committed bundles.
+What a bundle says about itself is one `BundleInfo`.
 """
 from __future__ import annotations
 
@@ -25,14 +24,14 @@ import io
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from .files import REPO_ROOT, atomic_path, sha256_file
+from .files import atomic_path, sha256_file
 from .text import Tokenizer, Vocab
 
 BUNDLE_FORMAT = 1
-DEPLOYMENT_MODELS_DIR = REPO_ROOT / "deployment" / "models"
 MODEL_FILE, VOCAB_FILE, TOKENIZER_FILE, META_FILE = "model.onnx", "vocab.json", "tokenizer.json", "meta.json"
 OPSET = 17
 
@@ -44,12 +43,65 @@ TASKS = {
 READABLE_LABELS = {"neg": "negative", "pos": "positive"}
 
 
-def bundle_destination(run, name: str) -> Path:
-    """Where a lesson exports its bundle: `deployment/models/<name>` for a full run,
-    `<results>/<notebook>/bundle` for any other profile (smoke runs never touch the committed bundles)."""
-    if run.profile.name == "full":
-        return DEPLOYMENT_MODELS_DIR / name
-    return Path(run.results_dir) / "bundle"
+@dataclass
+class BundleInfo:
+    """What a bundle says about itself besides its files.
+
+    `name`: the bundle's name ("sentiment"); `task`: a key of TASKS ("sentiment": one
+    logit, sigmoid; "question-type": one logit per label, softmax); `labels`: names in
+    output order (IMDb's "neg"/"pos", TREC's coarse classes); `bigrams` / `min_length`:
+    how training encoded texts (`add_bigrams`, the collate's padding); the rest is
+    provenance for meta.json (which notebook and profile made it, its test accuracy).
+    """
+
+    name: str
+    task: str
+    labels: Sequence[str]
+    bigrams: bool = False
+    min_length: int = 1
+    source_notebook: str | None = None
+    profile: str | None = None
+    test_accuracy: float | None = None
+    provisional: bool = False
+    notes: str | None = None
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}: choose one of {', '.join(TASKS)}")
+        self.labels = [str(label) for label in self.labels]
+
+    @property
+    def n_outputs(self) -> int:
+        """How many logits a model for this task and these labels must give."""
+        return 1 if TASKS[self.task]["output"] == "sigmoid" else len(self.labels)
+
+
+def _dummy_batch(min_length: int = 1):
+    """(ids int64 [2, time], lengths int64 [2]): two texts of different lengths, at least `min_length`."""
+    import torch
+
+    width = max(min_length, 6)
+    return torch.ones((2, width), dtype=torch.int64), torch.tensor([width, max(min_length, 1)], dtype=torch.int64)
+
+
+def output_count(model, min_length: int = 1) -> int:
+    """The number of logits `model` gives per text, found by running it once in eval mode on a
+    dummy batch on the CPU (any lesson model, or a student's own class, with `forward(ids, lengths)`)."""
+    import torch
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            ids, lengths = _dummy_batch(min_length)
+            logits = model(ids.to(device), lengths)
+    finally:
+        model.train(was_training)
+    if logits.dim() != 2 or logits.shape[0] != 2:
+        raise ValueError(f"{type(model).__name__} gives logits of shape {tuple(logits.shape)} for 2 texts; "
+                         "an exported model must give [batch, n_outputs]")
+    return int(logits.shape[1])
 
 
 def export_onnx(model, path: str | os.PathLike | None = None, min_length: int = 1, opset: int = OPSET) -> bytes:
@@ -64,9 +116,7 @@ def export_onnx(model, path: str | os.PathLike | None = None, min_length: int = 
     device = next(model.parameters()).device
     was_training = model.training
     model = model.cpu().eval()
-    width = max(min_length, 6)
-    ids = torch.ones((2, width), dtype=torch.int64)
-    lengths = torch.tensor([width, max(min_length, 1)], dtype=torch.int64)
+    ids, lengths = _dummy_batch(min_length)
     buffer = io.BytesIO()
     try:
         with warnings.catch_warnings():
@@ -84,31 +134,28 @@ def export_onnx(model, path: str | os.PathLike | None = None, min_length: int = 
     return data
 
 
-def export_bundle(model, vocab: Vocab, tokenizer: Tokenizer, destination: str | os.PathLike, *, name: str,
-                  task: str, labels: Sequence[str], bigrams: bool = False, min_length: int = 1,
-                  source_notebook: str | None = None, test_accuracy: float | None = None,
-                  profile: str | None = None, provisional: bool = False, notes: str | None = None,
-                  check_texts: Sequence[str] | None = None) -> Path:
+def export_bundle(model, vocab: Vocab, tokenizer: Tokenizer, destination: str | os.PathLike,
+                  info: BundleInfo | Mapping, check_texts: Sequence[str] | None = None) -> Path:
     """Write the bundle folder `destination` atomically (a half-written bundle is never left) and return it.
 
-    `task`: "sentiment" (one logit, sigmoid) or "question-type" (one logit per label, softmax).
-    `labels`: names in output order (IMDb's "neg"/"pos", TREC's coarse classes).
-    `bigrams` / `min_length`: what training used (`add_bigrams`, the collate's padding).
-    `check_texts`: when given, the export is checked with `check_parity` on them before it is kept.
+    `model`: the trained model itself (any class with `forward(ids [batch, time], lengths)`
+    -> logits [batch, n_outputs]); its output count must fit `info` (a `BundleInfo`, or a
+    dict of its fields). `check_texts`: when given, the export is checked with
+    `check_parity` on them before it is kept.
     """
     import onnx
     import torch
 
     from .results import git_commit
 
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
-    n_outputs = model.fc.out_features
-    expected = 1 if TASKS[task]["output"] == "sigmoid" else len(labels)
-    if n_outputs != expected:
-        raise ValueError(f"a {task} model needs {expected} output(s) for labels {list(labels)}, this one has {n_outputs}")
+    info = info if isinstance(info, BundleInfo) else BundleInfo(**info)
+    name, task, labels, min_length = info.name, info.task, info.labels, info.min_length
+    n_outputs = output_count(model, min_length)
+    if n_outputs != info.n_outputs:
+        raise ValueError(f"a {task} model needs {info.n_outputs} output(s) for labels {labels}, "
+                         f"this one has {n_outputs}")
     destination = Path(destination)
-    tokenizer_settings = {**tokenizer.config, "bigrams": bool(bigrams), "min_length": int(min_length)}
+    tokenizer_settings = {**tokenizer.config, "bigrams": bool(info.bigrams), "min_length": int(min_length)}
     with atomic_path(destination) as tmp:
         tmp.mkdir(parents=True)
         onnx_bytes = export_onnx(model, tmp / MODEL_FILE, min_length=min_length)
@@ -132,11 +179,11 @@ def export_bundle(model, vocab: Vocab, tokenizer: Tokenizer, destination: str | 
             "onnx": {"file": MODEL_FILE, "opset": OPSET, "inputs": {"ids": "int64 [batch, time]",
                                                                      "lengths": "int64 [batch]"},
                      "outputs": {"logits": f"float32 [batch, {n_outputs}]"}},
-            "source_notebook": source_notebook,
-            "profile": profile,
-            "test_accuracy": None if test_accuracy is None else float(test_accuracy),
-            "provisional": bool(provisional),
-            "notes": notes,
+            "source_notebook": info.source_notebook,
+            "profile": info.profile,
+            "test_accuracy": None if info.test_accuracy is None else float(info.test_accuracy),
+            "provisional": bool(info.provisional),
+            "notes": info.notes,
             "files": files,
             "created_at": created,
             "git_commit": git_commit(),

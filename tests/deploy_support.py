@@ -66,7 +66,7 @@ def build_bundles(root: Path, names=BUNDLE_NAMES) -> Path:
 
     for name in names:
         model, vocab, tokenizer, kwargs, _ = train_small(name)
-        export_bundle(model, vocab, tokenizer, root / name, **kwargs)
+        export_bundle(model, vocab, tokenizer, root / name, kwargs)
     return root
 
 
