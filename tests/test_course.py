@@ -1,0 +1,186 @@
+"""The course layer: profiles, where a run writes (in a checkout, outside one, with an output folder),
+the record it leaves, and the notebooks' install line."""
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+import helpers
+from conftest import REPO_ROOT
+from helpers import course, files
+from helpers.files import DataError
+from helpers.results import RunRecord, git_commit
+
+
+@pytest.fixture(autouse=True)
+def torch_state():
+    """start_lesson switches on deterministic algorithms and may set the thread count: put both back."""
+    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    yield
+    torch.use_deterministic_algorithms(deterministic)
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def no_course_env(monkeypatch):
+    for name in ("SENTIMENT_PROFILE", "SENTIMENT_RESULTS_DIR", "SENTIMENT_TRANSFORMER", "SENTIMENT_PRECISION",
+                 "SENTIMENT_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fake_checkout(tmp_path, monkeypatch):
+    """A checkout in tmp_path (so a test never writes into the real one)."""
+    root = tmp_path / "checkout"
+    (root / "notebooks").mkdir(parents=True)
+    monkeypatch.setattr(course, "checkout_root", lambda: root)
+    return root
+
+
+def test_profiles_carry_their_decisions(no_course_env):
+    full, smoke = course.get_profile("full"), course.get_profile("smoke")
+    assert (full.sample, full.epochs, full.fixture_data, full.encoder, full.max_length) == (None, None, False, None,
+                                                                                            None)
+    assert full.export_to_course and not smoke.export_to_course
+    assert (smoke.sample, smoke.epochs, smoke.fixture_data, smoke.max_length) == (300, 1, True, 128)
+    assert Path(smoke.encoder) == course.TINY_ENCODER_DIR and (course.TINY_ENCODER_DIR / "config.json").is_file()
+    assert (full.results_folder_name, smoke.results_folder_name) == ("results", "results-smoke")
+    with pytest.raises(ValueError, match="unknown profile 'fast': choose one of full, smoke"):
+        course.get_profile("fast")
+
+
+def test_environment_chooses_profile_and_encoder(tmp_path, monkeypatch):
+    (tmp_path / "model").mkdir()
+    monkeypatch.chdir(tmp_path)
+    environ = {"SENTIMENT_PROFILE": "smoke", "SENTIMENT_TRANSFORMER": "model"}
+    assert course.get_profile(None, environ).encoder == str(tmp_path / "model")   # a relative folder, made absolute
+    assert course.get_profile("full", {"SENTIMENT_TRANSFORMER": "bert-base-uncased"}).encoder == "bert-base-uncased"
+    assert course.get_profile(None, {}).name == "full"
+
+
+def test_lesson_data_dir(tmp_path):
+    full, smoke = course.PROFILES["full"], course.PROFILES["smoke"]
+    assert course.lesson_data_dir(full, tmp_path, {}) == tmp_path
+    assert course.lesson_data_dir(full, None, {"SENTIMENT_DATA_DIR": str(tmp_path)}) == tmp_path
+    assert course.lesson_data_dir(smoke, None, {}) == course.FIXTURE_DATA_DIR       # offline, from the package
+    assert course.lesson_data_dir(full, None, {}) is None                            # download
+    with pytest.raises(DataError, match="SENTIMENT_DATA_DIR: data directory .*nowhere does not exist"):
+        course.lesson_data_dir(full, None, {"SENTIMENT_DATA_DIR": str(tmp_path / "nowhere")})
+    assert (course.FIXTURE_DATA_DIR / "imdb" / "aclImdb").is_dir() and course.FIXTURE_DATA_DIR.is_relative_to(
+        Path(helpers.__file__).parent)
+
+
+def test_offline_encoder_beside_the_data_folder(tmp_path):
+    (tmp_path / "data").mkdir()
+    full = course.PROFILES["full"]
+    assert course.offline_encoder(full, tmp_path / "data").encoder is None
+    model = tmp_path / "models" / course.OFFLINE_ENCODER
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    assert course.offline_encoder(full, tmp_path / "data").encoder == str(model)
+    assert course.offline_encoder(course.PROFILES["smoke"], tmp_path / "data") == course.PROFILES["smoke"]
+
+
+def test_full_run_in_a_checkout_keeps_todays_places(fake_checkout, no_course_env):
+    run = course.start_lesson("03_x", profile="full", data_dir=None, epochs=3, device="cpu")
+    assert run.results_dir == fake_checkout / "results" / "03_x" and run.results_dir.is_dir()
+    assert run.bundle_dir("sentiment") == fake_checkout / "deployment" / "models" / "sentiment"
+    assert (run.epochs, run.seed, run.precision in ("bf16", "fp32"), run.threads >= 1) == (3, 1234, True, True)
+
+
+def test_smoke_run_in_a_checkout_never_touches_committed_results(fake_checkout, no_course_env):
+    run = course.start_lesson("03_x", profile="smoke", device="cpu")
+    assert run.results_dir == fake_checkout / "results-smoke" / "03_x"
+    assert run.bundle_dir("sentiment") == fake_checkout / "results-smoke" / "03_x" / "bundles" / "sentiment"
+    assert run.epochs == 1 and run.data_dir == course.FIXTURE_DATA_DIR
+    assert "/results-smoke/" in (REPO_ROOT / ".gitignore").read_text()
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_an_output_folder_takes_everything_bundles_included(fake_checkout, tmp_path, monkeypatch, how,
+                                                            no_course_env):
+    out = tmp_path / "out"
+    if how == "environment":
+        monkeypatch.setenv("SENTIMENT_RESULTS_DIR", str(out))
+    run = course.start_lesson("03_x", profile="full", device="cpu", results_dir=out if how == "argument" else None)
+    assert run.results_dir == out / "03_x"
+    assert run.bundle_dir("sentiment") == out / "03_x" / "bundles" / "sentiment"
+
+
+def test_outside_a_checkout_everything_goes_under_the_working_folder(tmp_path, monkeypatch, no_course_env):
+    monkeypatch.setattr(course, "checkout_root", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    for profile, folder in (("full", "results"), ("smoke", "results-smoke")):
+        run = course.start_lesson("03_x", profile=profile, device="cpu")
+        assert run.results_dir == tmp_path / folder / "03_x"
+        assert run.bundle_dir("sentiment") == tmp_path / folder / "03_x" / "bundles" / "sentiment"
+
+
+def test_cache_folder_from_the_environment_becomes_the_librarys_default(tmp_path, monkeypatch, fake_checkout,
+                                                                       no_course_env):
+    monkeypatch.setenv("SENTIMENT_CACHE_DIR", str(tmp_path / "elsewhere"))
+    run = course.start_lesson("03_x", profile="smoke", device="cpu")
+    assert run.cache_dir == tmp_path / "elsewhere" == files.cache_dir()
+
+
+def test_precision_and_threads_from_the_environment(fake_checkout, monkeypatch, no_course_env):
+    monkeypatch.setenv("SENTIMENT_PRECISION", "fp32")
+    monkeypatch.setenv("SENTIMENT_THREADS", "1")
+    run = course.start_lesson("03_x", profile="smoke", device="cpu")
+    assert (run.precision, run.threads, torch.get_num_threads()) == ("fp32", 1, 1)
+
+
+def test_bundle_names_stay_inside_their_folder(fake_checkout, no_course_env):
+    run = course.start_lesson("03_x", profile="smoke", device="cpu")
+    for bad in ("../sentiment", "", ".hidden", "a/b"):
+        with pytest.raises(ValueError, match="one plain folder name"):
+            run.bundle_dir(bad)
+
+
+def test_record_is_written_once_with_the_runs_facts(fake_checkout, no_course_env):
+    run = course.start_lesson("03_x", profile="smoke", device="cpu", seed=7)
+    path = run.record(test_accuracy=0.5, test_loss=0.25, dataset="imdb", history=[{"epoch": 1}],
+                      beyond={"test_accuracy": 0.6})
+    assert path == run.results_dir / "metrics.json"
+    record = json.loads(path.read_text())
+    assert {key: record[key] for key in ("notebook", "profile", "seed", "epochs", "test_accuracy", "dataset")} == {
+        "notebook": "03_x", "profile": "smoke", "seed": 7, "epochs": 1, "test_accuracy": 0.5, "dataset": "imdb"}
+    assert record["hardware"]["precision"] == run.precision and record["hardware"]["versions"]["torch"]
+    assert record["device"].startswith("cpu ") and f"{record['hardware']['threads']} threads" in record["device"]
+    assert record["course_version"] == helpers.__version__ and record["beyond"] == {"test_accuracy": 0.6}
+    assert set(record) == {f for f in RunRecord.__dataclass_fields__ if f != "lesson"} | {"dataset", "history",
+                                                                                          "beyond"}
+    with pytest.raises(ValueError, match="epochs: filled in by the run itself"):
+        run.record(test_accuracy=0.5, test_loss=0.25, epochs=3)
+
+
+def test_git_commit_inside_and_outside_a_checkout(tmp_path):
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", git_commit(REPO_ROOT))
+    assert git_commit(tmp_path).startswith("not a checkout") and str(tmp_path) in git_commit(tmp_path)
+
+
+def test_version_mismatch_is_said_clearly(capsys):
+    assert course.check_version(helpers.__version__) and capsys.readouterr().out == ""
+    assert not course.check_version("0.0.1")
+    out = capsys.readouterr().out
+    assert "written for course version 0.0.1" in out and f"helpers are version {helpers.__version__}" in out
+    assert "@v0.0.1" in out
+
+
+def test_every_notebook_installs_the_pinned_version_from_the_one_url():
+    """The URL is written once, in pyproject's [project.urls]; the version once, in helpers.__version__."""
+    url = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    notebooks = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        first = next(cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code")
+        installs = re.findall(r'%pip install -q "sentiment-tutorials @ git\+(\S+)@v\{COURSE_VERSION\}"', first.source)
+        assert installs == [url], f"{path.name}: its first cell must install {url}@v{{COURSE_VERSION}}"
+        assert re.search(r'^COURSE_VERSION = "([^"]+)"$', first.source, re.M)[1] == helpers.__version__, path.name
+        assert "check_version(COURSE_VERSION)" in first.source, path.name

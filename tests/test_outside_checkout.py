@@ -1,0 +1,109 @@
+"""The course as a student meets it: installed (not editable) into a fresh environment, notebooks copied
+alone into an empty folder, run in the smoke profile, offline.
+
+The fresh environment is cheap: a new venv that sees the test environment's packages through a .pth
+file (torch, spaCy, papermill: nothing downloaded) and gets the course by `pip install --no-deps
+--no-index` of a copy of pyproject.toml, README.md and helpers/. Lessons 3 (exports a bundle) and 6
+(the tiny encoder shipped in the package) run through `python -m helpers.run` in the notebooks'
+folder. Everything must land in that folder; the installed package must be left exactly as installed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import site
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+
+NOTEBOOKS = ("03_faster_sentiment", "06_transformers_sentiment")
+
+
+def listing(folder: Path) -> dict[str, tuple[int, int]]:
+    """{relative path: (size, mtime in ns)} of every file under `folder`."""
+    return {str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """(python of a fresh venv with the course installed non-editable, its site-packages)."""
+    root = tmp_path_factory.mktemp("outside")
+    source = root / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    shutil.copytree(REPO_ROOT / "helpers", source / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
+    environment = root / "venv"
+    venv.create(environment, with_pip=False, symlinks=True)
+    python = environment / "bin" / "python"
+    purelib = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                  capture_output=True, text=True, check=True).stdout.strip())
+    # the test environment's packages, after the venv's own (where the course goes)
+    (purelib / "test-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    result = subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+                             str(source)], capture_output=True, text=True, timeout=300, env=clean_environment(root))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (purelib / "helpers" / "fixtures" / "tiny-bert" / "config.json").is_file(), "package data not installed"
+    assert (purelib / "helpers" / "fixtures" / "data" / "glove").is_dir()
+    return python, purelib
+
+
+def clean_environment(root: Path) -> dict:
+    """No course variables, no PYTHONPATH, home and caches inside `root`, the Hugging Face hub offline."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("SENTIMENT_") and key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(HOME=str(root / "home"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", SENTIMENT_PROGRESS="0",
+               MPLBACKEND="Agg", PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}")
+    return env
+
+
+def test_installed_course_imports_from_site_packages_and_knows_no_checkout(installed, tmp_path):
+    python, purelib = installed
+    code = ("import helpers, helpers.course as c, helpers.results as r; "
+            "print(helpers.__file__); print(c.checkout_root()); print(r.git_commit()); print(r.COURSE_URL)")
+    out = subprocess.run([python, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env=clean_environment(tmp_path))
+    assert out.returncode == 0, out.stderr[-3000:]
+    module, checkout, commit, url = out.stdout.strip().splitlines()
+    assert Path(module).parent == purelib / "helpers"
+    assert checkout == "None" and commit.startswith("not a checkout")
+    assert url == "https://github.com/sentiment-tutorials/sentiment-tutorials"   # pyproject's, via the metadata
+
+
+def test_lessons_run_alone_in_an_empty_folder_and_write_only_there(installed, tmp_path):
+    python, purelib = installed
+    work = tmp_path / "work"
+    work.mkdir()
+    for stem in NOTEBOOKS:
+        shutil.copy(REPO_ROOT / "notebooks" / f"{stem}.ipynb", work)
+    before = listing(purelib)
+    result = subprocess.run([python, "-m", "helpers.run", "--profile", "smoke", "--only", "3,6", "--quiet"],
+                            cwd=work, capture_output=True, text=True, timeout=600, env=clean_environment(tmp_path))
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert listing(purelib) == before, "the run wrote into the installed package"
+
+    out = work / "results-smoke"
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["notebook"] for row in summary["notebooks"]] == list(NOTEBOOKS)
+    for stem in NOTEBOOKS:
+        metrics = json.loads((out / stem / "metrics.json").read_text())
+        assert metrics["profile"] == "smoke" and metrics["git_commit"].startswith("not a checkout")
+        assert metrics["hardware"]["threads"] >= 1 and metrics["course_version"]
+        assert (out / stem / f"{stem}.ipynb").is_file() and (out / stem / "learning_curves.png").is_file()
+    bundle = out / "03_faster_sentiment" / "bundles" / "sentiment"
+    assert json.loads((bundle / "meta.json").read_text())["name"] == "sentiment"
+    lesson6 = json.loads((out / "06_transformers_sentiment" / "metrics.json").read_text())
+    assert lesson6["transformer"] == "tiny-bert"   # the tiny encoder shipped in the package, offline
+    # nothing outside the working folder but the caches under the (temporary) home
+    assert sorted(path.name for path in work.iterdir()) == sorted([*(f"{stem}.ipynb" for stem in NOTEBOOKS),
+                                                                   "results-smoke"])
+    print(f"\noutside a checkout: {', '.join(NOTEBOOKS)} wrote {len(listing(out))} files under {out}; "
+          f"site-packages unchanged ({len(before)} files)")
