@@ -5,6 +5,7 @@ them and keep the result in a prepared cache, so a second load skips spaCy.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
@@ -131,7 +132,9 @@ def read_imdb(data_directory: str | os.PathLike | None = None, cache: str | os.P
 
     Reads `<data_dir>/imdb/aclImdb/` or `<data_dir>/imdb/aclImdb_v1.tar.gz`, or downloads
     the official archive (sha256-checked). A local copy is checked by content:
-    exactly 12,500 reviews in each of train/test x neg/pos.
+    exactly 12,500 reviews in each of train/test x neg/pos. Reviews are decoded as UTF-8
+    with errors="replace" (a byte that is not UTF-8 becomes U+FFFD), unlike `read_table`,
+    which refuses such bytes; kept so that tokens, caches and results stay as they were.
     """
     return _read_imdb_source(_imdb_source(data_dir(data_directory), cache))
 
@@ -196,7 +199,8 @@ def read_trec(data_directory: str | os.PathLike | None = None, fine: bool = Fals
 
     Labels are the 6 coarse classes (`fine=False`, e.g. "HUM") or the 50 fine ones
     ("HUM:ind"), numbered by falling frequency in train like torchtext's LabelField.
-    The train file has one byte that is not UTF-8; it is decoded as U+FFFD.
+    The train file has one byte that is not UTF-8; it is decoded as U+FFFD (errors="replace",
+    unlike `read_table`, which refuses such bytes), which the lessons' results depend on.
     """
     directory = data_dir(data_directory)
     raw = {}
@@ -224,20 +228,29 @@ def read_trec(data_directory: str | os.PathLike | None = None, fine: bool = Fals
 # ---------------------------------------------------------------------------- your own data
 
 def read_table(path: str | os.PathLike, text_column: str = "text", label_column: str = "label",
-               label_names: list[str] | None = None) -> TextDataset:
+               label_names: list[str] | None = None, encoding: str = "utf-8", errors: str = "strict"
+               ) -> TextDataset:
     """Read a .csv, .tsv or .jsonl(.gz) file with named text and label columns.
 
     Labels may be strings or numbers; they are numbered in sorted order unless
     `label_names` fixes the order. Raises DataError naming the file and the problem.
+
+    The file is decoded as `encoding` (UTF-8 by default; a UTF-8 byte order mark, as
+    spreadsheet programs write in "CSV UTF-8", is skipped). Bytes that are not valid in that
+    encoding are a DataError naming the line, unless `errors="replace"` (U+FFFD for each)
+    or another of Python's codec error handlers is asked for.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} does not exist")
+    if codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"  # reads files without a byte order mark exactly as utf-8 does
+    codecs.lookup_error(errors)  # an unknown handler is the caller's mistake: LookupError now, not mid-file
     suffixes = [s.lower() for s in path.suffixes]
     opener = gzip.open if suffixes[-1:] == [".gz"] else open
     kind = suffixes[-2] if suffixes[-1:] == [".gz"] and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
     try:
-        with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
+        with opener(path, "rt", encoding=encoding, errors=errors, newline="") as handle:
             if kind in (".csv", ".tsv"):
                 reader = csv.DictReader(handle, delimiter="," if kind == ".csv" else "\t")
                 columns = reader.fieldnames or []
@@ -246,16 +259,12 @@ def read_table(path: str | os.PathLike, text_column: str = "text", label_column:
                 rows = []
                 for number, line in enumerate(handle, 1):
                     if line.strip():
-                        try:
-                            row = json.loads(line)
-                        except json.JSONDecodeError as err:
-                            raise DataError(f"{path} line {number} is not valid JSON: {err.msg}") from None
-                        if not isinstance(row, dict):
-                            raise DataError(f"{path} line {number} is not a JSON object")
-                        rows.append(row)
+                        rows.append(_json_object(line, path, number))
                 columns = sorted({key for row in rows for key in row})
             else:
                 raise DataError(f"{path}: unsupported file type {kind or '(none)'}; use .csv, .tsv or .jsonl")
+    except UnicodeDecodeError as err:
+        raise DataError(_undecodable(path, opener, encoding, err)) from None
     except (OSError, EOFError, UnicodeError, csv.Error) as err:
         raise DataError(f"{path} could not be read: {err}") from None
     for column in (text_column, label_column):
@@ -276,6 +285,48 @@ def read_table(path: str | os.PathLike, text_column: str = "text", label_column:
     if unknown:
         raise DataError(f"{path} has labels not in label_names: {unknown[:5]}")
     return TextDataset(texts, np.array([index[label] for label in raw_labels]), names)
+
+
+def _json_object(line: str, path: Path, number: int) -> dict:
+    """Line `number` of the JSON Lines file `path` as a dict, or DataError naming the file and line."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path} line {number} is not valid JSON: {err.msg}") from None
+    except ValueError as err:  # an integer beyond Python's int-digit limit
+        raise DataError(f"{path} line {number} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise DataError(f"{path} line {number} is not valid JSON: nested too deeply") from None
+    if not isinstance(row, dict):
+        raise DataError(f"{path} line {number} is not a JSON object")
+    for key, value in row.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # "\ud800" escapes decode to lone surrogates, which no file can hold
+                raise DataError(f"{path} line {number}: {key!r} is not valid Unicode "
+                                f"(a lone surrogate such as \\ud800)") from None
+    return row
+
+
+def _undecodable(path: Path, opener, encoding: str, err: UnicodeDecodeError) -> str:
+    """The message for a file that is not valid `encoding`: which line holds the first bad bytes.
+
+    The text reader does not know line numbers, so the file is read again as bytes, line by line,
+    up to the first line that does not decode.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)()
+    where, bad = "", err.object[err.start:err.end]
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError as line_err:
+                where, bad = f" line {number}", line_err.object[line_err.start:line_err.end]
+                break
+    name = encoding.removesuffix("-sig")
+    return (f"{path}{where} is not valid {name} text ({err.reason}: byte(s) {bad!r}); pass the file's "
+            f"encoding (e.g. encoding=\"latin-1\"), or errors=\"replace\" to read such bytes as U+FFFD")
 
 
 # ---------------------------------------------------------------------------- prepared cache
@@ -376,11 +427,13 @@ def load_trec(tokenizer: Tokenizer | None = None, data_directory=None, fine: boo
 
 def load_table(path, text_column: str = "text", label_column: str = "label", label_names=None,
                tokenizer: Tokenizer | None = None, cache=None, use_cache: bool = True,
-               workers: int | None = None) -> TextDataset:
-    """`read_table` plus tokenizing, through the prepared cache."""
+               workers: int | None = None, encoding: str = "utf-8", errors: str = "strict") -> TextDataset:
+    """`read_table` (same `encoding` and `errors`) plus tokenizing, through the prepared cache."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} does not exist")
-    source = {**_fingerprint(path), "columns": [text_column, label_column], "labels": label_names}
-    return _load("table", source, lambda: {"all": read_table(path, text_column, label_column, label_names)},
+    source = {**_fingerprint(path), "columns": [text_column, label_column], "labels": label_names,
+              "encoding": encoding, "errors": errors}
+    return _load("table", source,
+                 lambda: {"all": read_table(path, text_column, label_column, label_names, encoding, errors)},
                  tokenizer, cache, use_cache, workers)["all"]

@@ -55,29 +55,85 @@ class Vectors:
         return self.vectors[self.stoi[word]]
 
 
+# numbers parsed per step: bounds the temporary strings a step makes (about 60 bytes each)
+_GLOVE_VALUES_PER_CHUNK = 1 << 18
+# the matrix grows by this factor when full: the unused tail it may hold is at most this share, minus one
+_GLOVE_GROWTH = 1.25
+
+
 def parse_glove_text(lines, source: str = "vectors") -> tuple[list[str], np.ndarray]:
-    """Parse GloVe's text format (`word v1 ... vD` per line) into (words, float32 [n, D])."""
-    words, rows = [], []
+    """Parse GloVe's text format (`word v1 ... vD` per line) into (words, float32 [n, D]).
+
+    The numbers go chunk by chunk straight into one float32 matrix that grows as it fills, so
+    memory stays near the matrix plus the word list. Raises DataError naming `source` and the line
+    for a row with the wrong count of numbers, a value that is not a number, or one that is not
+    finite (nan, inf, or beyond float32's range).
+    """
+    words: list[str] = []
+    matrix, filled, dim = np.empty((0, 0), dtype=np.float32), 0, 0
+    chunk: list[str] = []  # the numbers part of each line not parsed yet
+    chunk_lines: list[int] = []  # their line numbers
     for number, line in enumerate(progress(lines, desc=f"parsing {source}", unit="word"), 1):
-        line = line.rstrip("\n").rstrip(" ")
+        line = line.rstrip("\r\n").rstrip(" ")
         if not line:
             continue
         word, _, rest = line.partition(" ")
+        count = rest.count(" ") + 1 if rest else 0
+        if not dim:
+            dim = count
+            matrix = np.empty((max(1, _GLOVE_VALUES_PER_CHUNK // max(dim, 1)), dim), dtype=np.float32)
+        if count != dim or not dim:
+            raise DataError(f"{source} is malformed: rows do not all have {dim} numbers "
+                            f"(line {number}, word {word!r}, has {count})")
         words.append(word)
-        rows.append(rest)
-    if not rows:
+        chunk.append(rest)
+        chunk_lines.append(number)
+        if len(chunk) * dim >= _GLOVE_VALUES_PER_CHUNK:
+            matrix = _add_glove_rows(matrix, filled, chunk, chunk_lines, words, source)
+            filled += len(chunk)
+            chunk, chunk_lines = [], []
+    if chunk:
+        matrix = _add_glove_rows(matrix, filled, chunk, chunk_lines, words, source)
+        filled += len(chunk)
+    if not filled:
         raise DataError(f"{source} has no vectors")
-    dim = rows[0].count(" ") + 1
-    # checked row by row: a short row and a long one would otherwise cancel out in the total
-    bad = next((i for i, row in enumerate(rows) if row.count(" ") != dim - 1), None)
-    if bad is not None:
-        raise DataError(f"{source} is malformed: rows do not all have {dim} numbers "
-                        f"(row {bad + 1}, word {words[bad]!r}, has {rows[bad].count(' ') + 1})")
+    matrix.resize((filled, dim), refcheck=False)  # gives the unused tail back
+    return words, matrix
+
+
+def _add_glove_rows(matrix: np.ndarray, filled: int, chunk: list[str], chunk_lines: list[int],
+                    words: list[str], source: str) -> np.ndarray:
+    """Parse `chunk` (each line's numbers) into rows `filled`... of `matrix`, grown if needed; returns it.
+
+    `words[-len(chunk):]` and `chunk_lines` are the chunk's words and line numbers, for the errors.
+    """
+    dim = matrix.shape[1]
     try:
-        flat = np.array(" ".join(rows).split(" "), dtype=np.float32)
-    except ValueError as err:
-        raise DataError(f"{source} is malformed: {err}") from None
-    return words, flat.reshape(len(rows), dim)
+        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below
+            rows = np.array(" ".join(chunk).split(" "), dtype=np.float32).reshape(len(chunk), dim)
+    except ValueError:
+        for index, text in enumerate(chunk):  # find the line to name: only on this rare path
+            for value in text.split(" "):
+                try:
+                    float(value)
+                except ValueError:
+                    raise DataError(f"{source} is malformed: line {chunk_lines[index]} (word "
+                                    f"{words[len(words) - len(chunk) + index]!r}) has {value!r}, "
+                                    f"which is not a number") from None
+        raise
+    finite = np.isfinite(rows).all(axis=1)
+    if not finite.all():
+        index = int(np.argmin(finite))
+        value = next(value for value in chunk[index].split(" ") if not np.isfinite(float(value))
+                     or abs(float(value)) > float(np.finfo(np.float32).max))
+        raise DataError(f"{source} line {chunk_lines[index]} (word {words[len(words) - len(chunk) + index]!r}) "
+                        f"has the value {value!r}, which is not a finite float32 number (nan, inf and "
+                        f"values beyond ±3.4e38 are refused)")
+    if filled + len(rows) > len(matrix):
+        # in place where the allocator can (large blocks are remapped, not copied)
+        matrix.resize((max(int(len(matrix) * _GLOVE_GROWTH), filled + len(rows)), dim), refcheck=False)
+    matrix[filled:filled + len(rows)] = rows
+    return matrix
 
 
 def _glove_source(name: str, directory: Path | None, cache) -> tuple[Path, str | None]:
@@ -99,16 +155,40 @@ def _read_glove(path: Path, member: str | None) -> tuple[list[str], np.ndarray]:
             with zipfile.ZipFile(path) as archive:
                 if member not in archive.namelist():
                     raise DataError(f"{path} has no member {member} (members: {', '.join(archive.namelist())})")
-                raw = archive.read(member)  # ZipFile checks the CRC-32 and raises BadZipFile on mismatch
-            expected = GLOVE_MEMBER_SHA256.get(member)
-            if expected and hashlib.sha256(raw).hexdigest() != expected:
-                raise DataError(f"{path}:{member} does not match its known sha256")
-            return parse_glove_text(io.StringIO(raw.decode("utf-8")), f"{path.name}:{member}")
+                # streamed, not read whole: ZipFile checks the CRC-32 at the end (BadZipFile on mismatch)
+                with archive.open(member) as stream:
+                    hashed = _Sha256Reader(stream)
+                    try:
+                        parsed = parse_glove_text(io.TextIOWrapper(io.BufferedReader(hashed), encoding="utf-8"),
+                                                  f"{path.name}:{member}")
+                    finally:  # a file that is not the known one says so, rather than how it fails to parse
+                        while hashed.read(1 << 20):
+                            pass
+                        expected = GLOVE_MEMBER_SHA256.get(member)
+                        if expected and hashed.digest.hexdigest() != expected:
+                            raise DataError(f"{path}:{member} does not match its known sha256")
+                    return parsed
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt", encoding="utf-8") as handle:
             return parse_glove_text(handle, path.name)
     except (zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError) as err:
         raise DataError(f"{path} is truncated or corrupt ({type(err).__name__}: {err})") from None
+
+
+class _Sha256Reader(io.RawIOBase):
+    """A readable stream that passes `stream`'s bytes through, adding them to `digest` (sha256)."""
+
+    def __init__(self, stream):
+        self.stream, self.digest = stream, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.stream.read(len(buffer))
+        self.digest.update(data)
+        buffer[:len(data)] = data
+        return len(data)
 
 
 def load_glove(name: str = "glove.6B.100d", data_directory=None, cache=None) -> Vectors:

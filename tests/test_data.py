@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import helpers.data as data_module
+import helpers.files as files_module
 from conftest import FIXTURE_REVIEWS_PER_FOLDER, entries, leftovers, make_imdb_archive
 from helpers.data import (DataError, TextDataset, load_imdb, load_table, load_trec, read_imdb, read_table,
                           read_trec, sample_per_label, stratified_split)
@@ -270,6 +271,8 @@ def test_cache_key_changes_when_the_source_changes(fixture_data_dir, tmp_path, t
 
 
 def test_damaged_cache_entry_is_rebuilt(fixture_data_dir, tmp_cache, monkeypatch):
+    # the damaged entry goes at once (otherwise kept a moment for readers inside it: see test_files.py)
+    monkeypatch.setattr(files_module, "REPLACED_KEPT_S", 0)
     first = load_imdb(data_directory=fixture_data_dir, workers=1)
     (entry,) = entries(tmp_cache / "prepared")
     (tmp_cache / "prepared" / entry / "train" / "ids.npy").write_bytes(b"not numpy")
@@ -512,3 +515,66 @@ def test_failure_while_writing_the_cache_leaves_no_entry(fixture_data_dir, tmp_c
         load_imdb(data_directory=fixture_data_dir, workers=1)
     assert len(calls) == 2 and not calls[0].exists()
     assert_clean_cache(tmp_cache)
+
+
+# ---------------------------------------------------------------------------- table encodings and JSON Lines errors
+
+@pytest.mark.parametrize("name, content", [
+    ("excel.csv", "text,label\nnice,pos\nbad,neg\n"),
+    ("excel.tsv", "text\tlabel\nnice\tpos\nbad\tneg\n"),
+    ("excel.jsonl", '{"text": "nice", "label": "pos"}\n{"text": "bad", "label": "neg"}\n'),
+])
+def test_read_table_skips_a_utf8_byte_order_mark(tmp_path, name, content):
+    path = tmp_path / name  # what spreadsheet programs save as "CSV UTF-8"
+    path.write_bytes(content.encode("utf-8-sig"))
+    dataset = read_table(path)
+    assert dataset.texts == ["nice", "bad"] and dataset.label_names == ["neg", "pos"]
+
+
+def latin1_table(tmp_path: Path, name: str = "latin1.csv") -> Path:
+    path = tmp_path / name
+    content = "text,label\nnice,pos\ncaf\xe9 au lait,neg\n".encode("latin-1")
+    path.write_bytes(gzip.compress(content) if name.endswith(".gz") else content)
+    return path
+
+
+@pytest.mark.parametrize("name", ["latin1.csv", "latin1.csv.gz"])
+def test_undecodable_table_is_refused_naming_file_and_line(tmp_path, name):
+    path = latin1_table(tmp_path, name)
+    with pytest.raises(DataError, match=r"line 3 is not valid utf-8 text .*b'\\xe9'.*encoding=") as err:
+        read_table(path)
+    assert str(path) in str(err.value)
+
+
+def test_table_decoding_as_asked(tmp_path):
+    path = latin1_table(tmp_path)
+    assert read_table(path, encoding="latin-1").texts == ["nice", "café au lait"]
+    assert read_table(path, errors="replace").texts == ["nice", "caf\ufffd au lait"]
+    with pytest.raises(LookupError):
+        read_table(path, encoding="no-such-codec")
+
+
+def test_load_table_passes_the_encoding_and_caches_by_it(tmp_path, tmp_cache, monkeypatch):
+    path = latin1_table(tmp_path)
+    with pytest.raises(DataError, match="line 3 is not valid utf-8") as err:
+        load_table(path, workers=1)
+    assert str(path) in str(err.value)
+    assert_clean_cache(tmp_cache)
+    assert load_table(path, workers=1, encoding="latin-1").texts[1] == "café au lait"
+    assert load_table(path, workers=1, errors="replace").texts[1] == "caf\ufffd au lait"  # not the latin-1 entry
+    forbid_tokenizing(monkeypatch)
+    assert load_table(path, workers=1, encoding="latin-1").texts[1] == "café au lait"
+
+
+@pytest.mark.parametrize("bad_line, problem", [
+    ('{"text": "b", "label": ' + "9" * 5000 + "}", "line 2 is not valid JSON: Exceeds the limit"),
+    ("[" * 100_000 + "]" * 100_000, "line 2 is not valid JSON: nested too deeply"),
+    ('{"text": "b", "label": "x"', "line 2 is not valid JSON: Expecting"),
+    ('{"text": "a \\ud800 b", "label": "x"}', r"line 2: 'text' is not valid Unicode \(a lone surrogate"),
+])
+def test_json_lines_errors_are_data_errors_naming_file_and_line(tmp_path, bad_line, problem):
+    path = tmp_path / "reviews.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n' + bad_line + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=problem) as err:
+        read_table(path)
+    assert str(path) in str(err.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import shutil
+import sys
 import zipfile
 from collections import Counter
 
@@ -217,3 +218,59 @@ def test_vectors_cache_is_keyed_by_source_file(fixture_data_dir, tmp_path, tmp_c
     load_glove(NAME, fixture_data_dir)
     load_glove(NAME, copy.parent)
     assert len(entries(tmp_cache / "vectors")) == 2
+
+
+# ---------------------------------------------------------------------------- values that are not finite, memory
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-Infinity", "1e39", "-3.5e38"])
+def test_parse_glove_text_refuses_values_that_are_not_finite(value):
+    with pytest.raises(DataError, match=f"bad.txt line 3 \\(word 'b'\\) has the value '{value}', which is not "
+                                        "a finite float32 number"):
+        parse_glove_text(["a 1 2 3", "", f"b 1 {value} 3", "c 1 2 3"], source="bad.txt")
+
+
+def test_parse_glove_text_names_the_line_of_a_value_that_is_not_a_number():
+    with pytest.raises(DataError, match=r"bad.txt is malformed: line 2 \(word 'b'\) has '1,5', which is not a number"):
+        parse_glove_text(["a 1 2", "b 1,5 2"], source="bad.txt")
+
+
+def test_glove_file_with_nan_is_refused_and_not_cached(tmp_path, tmp_cache):
+    folder = tmp_path / "data" / "glove"
+    folder.mkdir(parents=True)
+    (folder / f"{NAME}.txt").write_text("the 0.1 0.2\nof nan 0.3\n", encoding="utf-8")
+    with pytest.raises(DataError, match=f"{NAME}.txt line 2 \\(word 'of'\\) has the value 'nan'"):
+        load_glove(NAME, folder.parent)
+    assert entries(tmp_cache / "vectors") == [] and leftovers(tmp_cache) == []
+
+
+def test_zip_member_that_is_not_the_known_one_says_so_before_how_it_fails_to_parse(tmp_path, monkeypatch):
+    folder = tmp_path / "data" / "glove"
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(folder / "glove.6B.zip", "w") as archive:
+        archive.writestr(f"{NAME}.txt", "the 0.1 0.2\nof oops 0.3\n")
+    with pytest.raises(DataError, match="does not match its known sha256"):
+        load_glove(NAME, folder.parent)
+    monkeypatch.delitem(vectors_module.GLOVE_MEMBER_SHA256, f"{NAME}.txt")
+    with pytest.raises(DataError, match=f"glove.6B.zip:{NAME}.txt is malformed: line 2"):
+        load_glove(NAME, folder.parent)
+
+
+def test_parse_glove_text_memory_stays_near_the_matrix(monkeypatch):
+    """Peak Python-traced memory while parsing, against the float32 matrix it makes: the numbers are
+    parsed a chunk at a time, never held as one string or float object each."""
+    import tracemalloc
+
+    monkeypatch.setattr(vectors_module, "_GLOVE_VALUES_PER_CHUNK", 1 << 12)
+    rng = np.random.default_rng(0)
+    n, dim = 20_000, 50
+    lines = [f"w{i} " + " ".join(f"{value:.6f}" for value in row) + "\n" for i, row in enumerate(rng.normal(size=(n, dim)))]
+    tracemalloc.start()
+    try:
+        words, matrix = parse_glove_text(lines, source="synthetic")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert matrix.shape == (n, dim) and words[-1] == f"w{n - 1}"
+    assert np.array_equal(matrix[7], np.array(lines[7].split(" ")[1:], dtype=np.float32))
+    words_bytes = sum(sys.getsizeof(word) for word in words) + sys.getsizeof(words)
+    assert peak < 1.5 * matrix.nbytes + words_bytes + (1 << 20)
