@@ -7,14 +7,23 @@ export SENTIMENT_DATA_DIR ?=
 
 .PHONY: all setup deploy-deps test serve bench-deployment clean
 
+# full: results/ and deployment/models/ (the reference run); smoke: results-smoke/ (git-ignored)
 all: setup
 	$(PY) -m helpers.run --profile $(PROFILE)
 
-$(VENV)/.installed: pyproject.toml
+# torch: on a normal Linux machine, `pip install torch==2.13.0` from the public index (PyPI) is the
+# CUDA build, with gigabytes of nvidia packages; only the machines this course was built on have a
+# local CPU wheel. On a CPU-only machine add the CPU wheel index:
+#     make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# Default: no index change (pip's own configuration, which works offline where wheels are local).
+TORCH_INDEX ?=
+PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	# torch first and pinned: an unpinned torch pulls gigabytes of CUDA wheels
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[test]"
+	# torch first, at the reference runs' version (constraints.txt pins every package)
+	$(PIP_INSTALL) torch==2.13.0
+	$(PIP_INSTALL) -e ".[test]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -42,4 +51,4 @@ bench-deployment: setup deploy-deps
 	$(PY) benchmarks/bench_deployment.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info deployment/.serverless
+	rm -rf $(VENV) build *.egg-info deployment/.serverless results-smoke
