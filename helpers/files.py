@@ -22,8 +22,6 @@ import threading
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent   # TODO(course layer): goes once export/transformer stop using it
-FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"   # the small data shipped with the package
 # Where downloads and prepared caches go when a caller passes no folder. The course layer sets it from
 # SENTIMENT_CACHE_DIR; the tests point it at a temporary folder.
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sentiment-tutorials"

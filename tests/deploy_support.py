@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "data"
+from helpers.course import FIXTURE_DATA_DIR as FIXTURE_DATA   # the data shipped in the package
 BUNDLE_NAMES = ("sentiment", "sentiment-cnn", "question-type")
 
 
