@@ -432,17 +432,24 @@ def api_origin(api_url: str) -> str:
 
 
 def build_site(out_dir: Path, api_url: str, website_dir: Path = WEBSITE_DIR) -> Path:
-    """Copy the website into `out_dir` (made, or emptied of the site's files) for static hosting.
+    """Copy the website into `out_dir` for static hosting; returns out_dir.
 
     config.js gets `api_url` and the page's Content-Security-Policy allows connecting to its origin
-    only (connect-src), the one place S3 static hosting lets a policy live. Returns out_dir.
+    only (connect-src), the one place S3 static hosting lets a policy live. `out_dir` is made, or
+    may hold a previous build (overwritten); anything else in it is refused (ValueError), since the
+    whole folder is meant to be uploaded.
     """
     origin = api_origin(api_url)
     out_dir = Path(out_dir)
+    names = sorted(source.name for source in website_dir.iterdir() if source.is_file())
+    if out_dir.exists():
+        strangers = sorted(path.name for path in out_dir.iterdir() if path.name not in names or not path.is_file())
+        if strangers:
+            raise ValueError(f"{out_dir} holds other things than a built site ({', '.join(strangers[:5])}): "
+                             "choose a new or empty folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    for source in website_dir.iterdir():
-        if source.is_file():
-            shutil.copyfile(source, out_dir / source.name)
+    for name in names:
+        shutil.copyfile(website_dir / name, out_dir / name)
     config = (out_dir / "config.js").read_text(encoding="utf-8")
     config, count = _API_BASE_URL.subn(lambda _: f"window.API_BASE_URL = {json.dumps(api_url.rstrip('/'))};", config)
     if count != 1:

@@ -340,6 +340,13 @@ def test_build_site_puts_the_api_in_config_and_policy(tmp_path):
             main(["--build-site", str(tmp_path / "bad"), "--api-url", bad])
         assert raised.value.code == 2
     assert not (tmp_path / "bad").exists()
+    assert build_site(site, "http://127.0.0.1:8000") == site  # a previous build is overwritten
+    assert "connect-src http://127.0.0.1:8000;" in page_policy((site / "index.html").read_text())[0]
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="notes.txt"):  # a folder with other files is not written into
+        build_site(tmp_path / "elsewhere", "https://api.example.org")
+    assert not (tmp_path / "elsewhere" / "index.html").exists()
 
 
 @pytest.fixture(scope="module")
@@ -407,4 +414,164 @@ def test_website_shows_readable_errors(server, browser):
     page.fill("#text", "waiting")
     page.click("#submit")
     assert page.is_disabled("#submit") and "Asking the model" in page.inner_text("#status")
+    page.close()
+
+
+def csp_messages(page) -> list:
+    """The page's console messages about its Content-Security-Policy (violations), collected from now on."""
+    found = []
+    page.on("console", lambda message: found.append(message.text) if "Content Security Policy" in message.text
+            else None)
+    return found
+
+
+def refused_by_policy(page, url: str) -> str:
+    """The directive of the page's policy that refuses a fetch of `url`, or "none" (after at most 5 s)."""
+    return page.evaluate("""(url) => new Promise((resolve) => {
+        document.addEventListener("securitypolicyviolation", (e) => resolve(e.effectiveDirective), { once: true });
+        setTimeout(() => resolve("none"), 5000);
+        fetch(url).catch(() => {});
+    })""", url)
+
+
+def wait_for(page, condition, tries: int = 200) -> None:
+    """Let the page run (and Playwright deliver route callbacks) until condition() is true; at most ~10 s."""
+    for _ in range(tries):
+        if condition():
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError("the condition did not come true")
+
+
+SENTIMENT_ANSWER = {"model": "sentiment", "version": "v", "task": "sentiment",
+                    "prediction": {"label": "positive", "probability": 0.9,
+                                   "probabilities": {"negative": 0.1, "positive": 0.9}}}
+
+
+def test_website_runs_under_its_policy(server, browser):
+    page = browser.new_page()
+    violations = csp_messages(page)
+    errors = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(f"{server}/")
+    policy = page.locator('meta[http-equiv="Content-Security-Policy"]').get_attribute("content")
+    assert "default-src 'self'" in policy and "connect-src 'self'" in policy
+    page.wait_for_selector("#model-info:has-text('Model: sentiment')")
+    page.fill("#text", "Wonderful.")
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    assert violations == [] and errors == []
+    # the policy is in force: a connection to another origin is refused by the browser
+    assert refused_by_policy(page, "http://elsewhere.example.test/steal") == "connect-src"
+    page.close()
+
+
+def test_website_shows_each_answer_under_the_model_asked(server, browser):
+    page = browser.new_page()
+    held = []  # sentiment predictions, answered only when the test says so
+    page.route("**/sentiment", lambda route: held.append(route) if route.request.method == "POST"
+               else route.continue_())
+    page.goto(f"{server}/")
+    page.wait_for_selector("#model-info:has-text('Model: sentiment')")
+    page.fill("#text", "A review whose answer comes late.")
+    page.click("#submit")
+    wait_for(page, lambda: held)
+    assert page.is_disabled("#submit")
+    page.click("#tab-question-type")  # the pending sentiment request no longer has a place on screen
+    assert not page.is_disabled("#submit") and page.inner_text("#submit") == "Predict"
+    assert page.is_hidden("#status") and page.is_hidden("#result")
+    page.fill("#text", "Who wrote Hamlet?")
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    question_label = page.inner_text("#label")
+    assert question_label.split()[0] in {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"}
+    try:  # now the late sentiment answer arrives (if the browser still listens for it)
+        held[0].fulfill(status=200, content_type="application/json", headers={"Access-Control-Allow-Origin": "*"},
+                        body=json.dumps(SENTIMENT_ANSWER))
+    except Exception:  # noqa: BLE001 (the page cancelled that request: nothing to deliver)
+        pass
+    page.wait_for_timeout(300)
+    assert page.inner_text("#label") == question_label and page.locator("#bars .bar").count() == 6
+    assert "positive" not in page.inner_text("#result")
+    page.close()
+
+
+def test_website_times_out_with_a_readable_message(server, browser):
+    page = browser.new_page()
+    # config.js as a deployment would write it, with a short timeout so the test stays fast
+    page.route("**/config.js", lambda route: route.fulfill(
+        status=200, content_type="text/javascript", body='window.API_BASE_URL = ""; window.API_TIMEOUT_MS = 300;'))
+    page.route("**/sentiment", lambda route: None if route.request.method == "POST" else route.continue_())
+    page.goto(f"{server}/")
+    page.fill("#text", "An answer that never comes.")
+    page.click("#submit")
+    page.wait_for_selector("#status.error", timeout=10_000)
+    assert "did not answer within 0.3 seconds" in page.inner_text("#status")
+    assert not page.is_disabled("#submit") and page.inner_text("#submit") == "Predict"
+    page.close()
+
+
+def test_website_never_shows_raw_javascript_errors(server, browser):
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    answer = {}
+    page.route("**/sentiment", lambda route: route.fulfill(
+        status=answer["status"], content_type=answer["type"], headers={"Access-Control-Allow-Origin": "*"},
+        body=answer["body"]))
+    cases = [  # (status, content type, body, what the reader is told)
+        (200, "application/json", "{}", "does not understand"),
+        (200, "application/json", "[]", "not JSON"),
+        (200, "application/json", "null", "not JSON"),
+        (200, "text/html", "<html>oops</html>", "not JSON"),
+        (200, "application/json", json.dumps({"prediction": {"label": 5}}), "does not understand"),
+        (200, "application/json", json.dumps({**SENTIMENT_ANSWER, "task": "question-type"}), "does not understand"),
+        (502, "text/html", "<html>Bad gateway</html>", "the API answered 502"),
+        (500, "application/json", json.dumps({"error": {"nested": True}}), "the API answered 500"),
+    ]
+    for status, kind, body, told in cases:
+        answer.update(status=status, type=kind, body=body)
+        page.goto(f"{server}/")
+        page.wait_for_selector("#model-info:not(:has-text('Checking'))")
+        info = page.inner_text("#model-info")  # the GET answer, for the footer
+        assert told in info, (body, info)
+        page.fill("#text", "Anything.")
+        page.click("#submit")
+        page.wait_for_selector("#status.error")
+        message = page.inner_text("#status")
+        assert told in message, (body, message)
+        assert not any(word in message + info for word in ("TypeError", "undefined", "Cannot read", "null"))
+        assert page.is_hidden("#result") and not page.is_disabled("#submit")
+    assert errors == []
+    page.close()
+
+
+def test_built_site_works_from_static_hosting(server, browser, tmp_path):
+    """The site written by --build-site, served as S3 serves it (no custom headers, another origin than
+    the API's): it reaches the API under its own policy, and nothing else."""
+    from deployment.local import build_site
+
+    site = build_site(tmp_path / "site", "https://api.example.test")
+    page = browser.new_page()
+    violations = csp_messages(page)
+
+    def serve_like_s3(route):
+        target = site / (urlsplit(route.request.url).path.lstrip("/") or "index.html")
+        if target.is_file():
+            route.fulfill(status=200, body=target.read_bytes(), content_type=mimetypes.guess_type(target.name)[0])
+        else:
+            route.fulfill(status=404, body="not found")
+
+    page.route("http://site.example.test/**", serve_like_s3)
+    page.route("https://api.example.test/**", lambda route: route.fulfill(
+        response=route.fetch(url=server + urlsplit(route.request.url).path)))
+    page.goto("http://site.example.test/")
+    page.wait_for_selector("#model-info:has-text('Model: sentiment')")
+    page.fill("#text", "A fine film.")
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    assert page.inner_text("#label") in ("positive", "negative")
+    assert violations == []
+    # the local server is not the API this site was built for
+    assert refused_by_policy(page, f"{server}/sentiment") == "connect-src"
     page.close()
