@@ -12,23 +12,35 @@ Events are API Gateway proxy events: HTTP API (payload format 2.0) or REST API
                           "probabilities": {label: p}}], "prediction": (the first, for "text")}
     OPTIONS        -> 204 (CORS preflight)
 
-Every malformed request gets a 4xx JSON `{"error": "..."}` saying what is wrong; every
-response, errors included, carries CORS headers. Limits: at most MAX_TEXTS texts per
-request, MAX_TEXT_CHARS characters per text, MAX_BODY_BYTES bytes of body.
+Every malformed request gets a 4xx JSON `{"error": "..."}` saying what is wrong (JSON that
+Python would take but JSON does not define, such as NaN, integers of thousands of digits or
+duplicate keys, and text that is not valid Unicode included); every response, errors
+included, carries CORS headers. Limits: at most MAX_TEXTS texts per request,
+MAX_TEXT_CHARS characters per text, MAX_BODY_BYTES bytes of body. A text gives at most the
+bundle's `max_tokens` tokens (3,000 by default, more than the longest training text):
+a longer text is TRUNCATED, i.e. predicted from its first `max_tokens` tokens, as
+`helpers.text.Tokenizer` does in training too. GET's `limits` lists all of these.
+
+Bounded cost: tokenizing is linear in the text's length (helpers/text.py), a batch runs
+through the model in sub-batches of at most MAX_IDS_PER_RUN token ids (padding included), so
+a request's memory does not grow with its batch, and spaCy's string table, which keeps
+every distinct word it has seen, is started afresh past MAX_TOKENIZER_STRINGS so that a warm
+container does not grow with the words clients send.
 
 A bundle (see helpers/export.py) is loaded once per container, from `$MODELS_DIR/<name>`
 (default: `models/` beside this file, i.e. inside the Lambda package) or, when
-`MODEL_S3_URI=s3://bucket/prefix` is set, from S3 into /tmp first. Its sha256 sums are
-checked before use. Tokenizing is helpers/text.py, the code used in training.
-Environment: MODELS_DIR, SENTIMENT_MODEL (default "sentiment"; "sentiment-cnn" serves
-lesson 4's CNN), QUESTION_TYPE_MODEL (default "question-type"), MODEL_S3_URI,
-CORS_ALLOW_ORIGIN (default "*").
+`MODEL_S3_URI=s3://bucket/prefix` is set, from S3 into `$MODEL_CACHE_DIR/<name>` (default
+/tmp/models) first. helpers/bundle.py checks it: only files that meta.json lists with a
+sha256, plain names inside the bundle folder, each file's bytes checked before use (and
+S3 file names checked before anything is written). Tokenizing is helpers/text.py, the code
+used in training. Environment: MODELS_DIR, SENTIMENT_MODEL (default "sentiment";
+"sentiment-cnn" serves lesson 4's CNN), QUESTION_TYPE_MODEL (default "question-type"),
+MODEL_S3_URI, MODEL_CACHE_DIR, CORS_ALLOW_ORIGIN (default "*"), ORT_THREADS (default 1).
 """
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 import os
@@ -43,7 +55,10 @@ try:  # in the Lambda package helpers/ sits beside this file; in a checkout, one
 except ImportError:
     sys.path.append(str(HERE.parent))
 
-from helpers.text import Tokenizer, Vocab, encode_batch  # noqa: E402  (spaCy, NumPy + stdlib only)
+# spaCy, NumPy + stdlib only
+from helpers.bundle import META_FILE, BundleError, is_plain_name, parse_meta, read_checked_file, read_meta  # noqa: E402
+from helpers.files import atomic_path  # noqa: E402
+from helpers.text import Tokenizer, Vocab, encode_batch  # noqa: E402
 
 logger = logging.getLogger("sentiment-api")
 logger.setLevel(logging.INFO)
@@ -51,6 +66,13 @@ logger.setLevel(logging.INFO)
 MAX_TEXTS = 64
 MAX_TEXT_CHARS = 20_000       # the longest IMDb review is ~13,700 characters
 MAX_BODY_BYTES = 1_000_000    # well under Lambda's 6 MB synchronous payload limit
+# Token ids (padding included) per ONNX Runtime run. The CNN's activations take about 4 KB per
+# id, so a full batch of 64 x 3,000 tokens in one run took ~320 MB more than in runs of this size.
+MAX_IDS_PER_RUN = 16_384
+# spaCy keeps every distinct string it has tokenized (about 0.4 KB each); one request can add
+# ~200,000. Past this many the tokenizer is rebuilt (~0.1 s), so a warm container stays bounded.
+MAX_TOKENIZER_STRINGS = 250_000
+VOCAB_FILE = "vocab.json"
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 
 
@@ -86,14 +108,6 @@ def error(status: int, message: str, extra_headers: dict | None = None) -> dict:
 
 # --------------------------------------------------------------------------------------------- models
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _sigmoid(x):
     import numpy as np
 
@@ -107,52 +121,93 @@ def _softmax(x):
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
+def sub_batches(lengths, min_length: int = 1, max_ids: int = MAX_IDS_PER_RUN) -> list:
+    """Cut a batch into runs: row indices (int arrays) grouped shortest first so that each group,
+    padded to its own width (its longest row, at least `min_length`), holds at most `max_ids`
+    ids. A row wider than `max_ids` runs alone. `lengths`: int [batch]."""
+    import numpy as np
+
+    order = np.argsort(lengths, kind="stable")
+    groups, start = [], 0
+    for end in range(1, len(order) + 1):
+        width = max(int(lengths[order[end - 1]]), min_length)  # the widest so far: rows are sorted
+        if end - start > 1 and (end - start) * width > max_ids:
+            groups.append(order[start:end - 1])
+            start = end - 1
+    if start < len(order):
+        groups.append(order[start:])
+    return groups
+
+
 class Model:
-    """A verified bundle: tokenizer, vocabulary and an ONNX Runtime session."""
+    """A checked bundle (helpers/bundle.py): tokenizer, vocabulary and an ONNX Runtime session."""
 
     def __init__(self, folder: str | os.PathLike):
         import onnxruntime
 
-        folder = Path(folder)
-        meta_path = folder / "meta.json"
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"no model bundle at {folder} (meta.json missing)")
-        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        for file, digest in self.meta["files"].items():
-            path = folder / file
-            if not path.is_file() or _sha256(path) != digest:
-                raise ValueError(f"bundle {folder}: {file} is missing or its sha256 does not match meta.json")
-        settings = self.meta["tokenizer"]
-        self.tokenizer = Tokenizer.from_config(settings)
-        self.bigrams, self.min_length = bool(settings["bigrams"]), int(settings["min_length"])
+        self.folder = Path(folder)
+        self.meta = read_meta(folder)
+        self.settings = self.meta["tokenizer"]
+        self.tokenizer = self._new_tokenizer()
+        if self.tokenizer.max_tokens is None or self.tokenizer.max_chunk_chars is None:
+            raise BundleError(f"bundle {folder}: its tokenizer has a bound switched off (max_tokens "
+                              f"{self.tokenizer.max_tokens}, max_chunk_chars {self.tokenizer.max_chunk_chars}); "
+                              f"the API serves only bounded tokenizers, so that every request has a bounded cost")
+        self.bigrams, self.min_length = bool(self.settings["bigrams"]), int(self.settings["min_length"])
         try:
             import spacy
 
-            if spacy.__version__.split(".")[:2] != str(settings.get("spacy_version", "")).split(".")[:2]:
+            if spacy.__version__.split(".")[:2] != str(self.settings.get("spacy_version", "")).split(".")[:2]:
                 logger.warning("bundle tokenized with spaCy %s, this runtime has %s",
-                               settings.get("spacy_version"), spacy.__version__)
+                               self.settings.get("spacy_version"), spacy.__version__)
         except ImportError:
             pass
-        self.vocab = Vocab.load(folder / "vocab.json")
+        self.vocab = Vocab.from_dict(json.loads(read_checked_file(folder, self.meta, VOCAB_FILE)))
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = int(os.environ.get("ORT_THREADS", "1"))
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = onnxruntime.InferenceSession(str(folder / self.meta["onnx"]["file"]), options,
-                                                    providers=["CPUExecutionProvider"])
+        # the bytes whose sha256 was checked, not the path: nothing can change in between
+        self.session = onnxruntime.InferenceSession(read_checked_file(folder, self.meta, self.meta["onnx"]["file"]),
+                                                    options, providers=["CPUExecutionProvider"])
         self.labels = self.meta.get("display_labels") or self.meta["labels"]
-        self.tokenizer("warm up")  # builds spaCy's tokenizer now, not on the first request
+
+    def _new_tokenizer(self) -> Tokenizer:
+        tokenizer = Tokenizer.from_config(self.settings)
+        tokenizer("warm up")  # builds spaCy's tokenizer now, not on the first request
+        return tokenizer
+
+    def forget_strings_if_many(self) -> None:
+        """Rebuild the tokenizer when spaCy's string table (which never shrinks) holds more than
+        MAX_TOKENIZER_STRINGS strings. Tokens are the same: the table is a cache, not a setting."""
+        # _tokenizer() is the spaCy tokenizer the Tokenizer built; its vocab holds the string table
+        if len(self.tokenizer._tokenizer().vocab.strings) > MAX_TOKENIZER_STRINGS:
+            self.tokenizer = self._new_tokenizer()
 
     def encode(self, texts: list[str]):
         """ids int64 [batch, time] padded with <pad>, lengths int64 [batch], as in training."""
         return encode_batch(texts, self.tokenizer, self.vocab, self.bigrams, self.min_length)
 
     def logits(self, texts: list[str]):
+        """float32 [batch, n_outputs], one row per text, in order.
+
+        The batch runs in `sub_batches` of at most MAX_IDS_PER_RUN ids, each padded to its own
+        width only. The models ignore padding (lessons 3-5), so each row equals the unsplit run's."""
+        import numpy as np
+
         ids, lengths = self.encode(texts)
-        return self.session.run(["logits"], {"ids": ids, "lengths": lengths})[0]
+        runs = []
+        for rows in sub_batches(lengths, self.min_length):
+            width = max(int(lengths[rows].max()), self.min_length)
+            runs.append((rows, self.session.run(["logits"], {"ids": ids[rows, :width], "lengths": lengths[rows]})[0]))
+        logits = np.empty((len(texts), runs[0][1].shape[1]), dtype=runs[0][1].dtype)
+        for rows, part in runs:
+            logits[rows] = part
+        return logits
 
     def predict(self, texts: list[str]) -> list[dict]:
         logits = self.logits(texts)
+        self.forget_strings_if_many()
         if self.meta["output"] == "sigmoid":
             positive = _sigmoid(logits[:, 0].astype("float64"))
             probabilities = [[1.0 - p, p] for p in positive.tolist()]
@@ -170,6 +225,11 @@ class Model:
                 "test_accuracy", "profile", "provisional", "created_at", "git_commit")
         return {**{key: self.meta.get(key) for key in keys}, "labels": self.labels}
 
+    def limits(self) -> dict:
+        """What a request may hold, for GET: longer texts are truncated to `max_tokens_per_text` tokens."""
+        return {"max_texts": MAX_TEXTS, "max_text_chars": MAX_TEXT_CHARS, "max_body_bytes": MAX_BODY_BYTES,
+                "max_tokens_per_text": self.tokenizer.max_tokens, "longer_texts": "truncated"}
+
 
 _models: dict[str, Model] = {}
 _lock = threading.Lock()
@@ -180,22 +240,28 @@ def models_dir() -> Path:
 
 
 def _download_from_s3(uri: str, name: str) -> Path:
-    """Copy the bundle at `s3://bucket/prefix` (meta.json, then each file it lists) into /tmp."""
+    """Copy the bundle at `s3://bucket/prefix` into `$MODEL_CACHE_DIR/<name>` and return that folder.
+
+    meta.json comes first, and its file names are checked (helpers.bundle.parse_meta: plain
+    names, with sha256 sums) before any other file is written; the files go into a temporary
+    folder that replaces the cached bundle only once all are there. Their sha256 sums are
+    checked when the bundle is loaded."""
     import boto3  # in the Lambda runtime
 
     bucket, _, prefix = uri[len("s3://"):].partition("/")
     prefix = prefix.strip("/")
-    target = Path(os.environ.get("MODEL_CACHE_DIR", "/tmp/models")) / name
-    target.mkdir(parents=True, exist_ok=True)
     s3 = boto3.client("s3")
 
     def key(file):
         return f"{prefix}/{file}" if prefix else file
 
-    s3.download_file(bucket, key("meta.json"), str(target / "meta.json"))
-    meta = json.loads((target / "meta.json").read_text(encoding="utf-8"))
-    for file in meta["files"]:
-        s3.download_file(bucket, key(file), str(target / file))
+    target = Path(os.environ.get("MODEL_CACHE_DIR", "/tmp/models")) / name
+    with atomic_path(target) as tmp:
+        tmp.mkdir(parents=True)
+        s3.download_file(bucket, key(META_FILE), str(tmp / META_FILE))
+        meta = parse_meta((tmp / META_FILE).read_bytes(), f"s3://{bucket}/{key('')}")
+        for file in meta["files"]:
+            s3.download_file(bucket, key(file), str(tmp / file))
     return target
 
 
@@ -206,6 +272,8 @@ def get_model(name: str) -> Model:
         return model
     with _lock:
         if name not in _models:
+            if not is_plain_name(name):  # it becomes a folder name: never a path out of the models folder
+                raise ValueError(f"the model name {name!r} is not a plain folder name")
             start = time.perf_counter()
             uri = os.environ.get("MODEL_S3_URI", "")
             if uri.startswith("s3://") and uri[len("s3://"):].partition("/")[0]:  # a bucket is named
@@ -244,6 +312,8 @@ def _body(event: dict) -> bytes:
         except (binascii.Error, ValueError):
             raise RequestError("the request body is marked base64-encoded but is not valid base64") from None
     else:
+        if len(body) > MAX_BODY_BYTES:  # a character is at least one byte: too long before encoding it
+            raise RequestError(f"the request body is larger than {MAX_BODY_BYTES:,} bytes", 413)
         data = body.encode("utf-8", "surrogatepass")
     if len(data) > MAX_BODY_BYTES:
         raise RequestError(f"the request body is larger than {MAX_BODY_BYTES:,} bytes", 413)
@@ -264,7 +334,26 @@ def _check_text(text, where: str) -> str:
         raise RequestError(f'"{where}" is empty or only whitespace')
     if len(text) > MAX_TEXT_CHARS:
         raise RequestError(f'"{where}" is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}', 413)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:  # JSON can escape half a surrogate pair ("\\ud800"), Unicode cannot hold it
+        raise RequestError(f'"{where}" is not valid Unicode: an unpaired surrogate '
+                           f'(\\u{ord(text[err.start]):04x}) at character {err.start}') from None
     return text
+
+
+def _refuse_constant(name: str):
+    raise RequestError(f"the request body is not valid JSON ({name} is not a JSON number)")
+
+
+def _object_without_duplicate_keys(pairs: list) -> dict:
+    """A JSON object as a dict; a key given twice is an error (Python would keep the last silently)."""
+    payload = {}
+    for key, value in pairs:
+        if key in payload:  # json.dumps: the key is the client's, shown in ASCII and shortened
+            raise RequestError(f"the request body has the key {json.dumps(key[:40])} twice in one object")
+        payload[key] = value
+    return payload
 
 
 def parse_texts(data: bytes) -> tuple[list[str], bool]:
@@ -274,12 +363,14 @@ def parse_texts(data: bytes) -> tuple[list[str], bool]:
     except UnicodeDecodeError:
         raise RequestError("the request body is not valid UTF-8") from None
     try:
-        payload = json.loads(decoded)
+        payload = json.loads(decoded, parse_constant=_refuse_constant, object_pairs_hook=_object_without_duplicate_keys)
     except json.JSONDecodeError as err:
         raise RequestError(f"the request body is not valid JSON ({err.msg} at line {err.lineno} "
                            f"column {err.colno})") from None
     except RecursionError:
         raise RequestError("the request body is not valid JSON (nested too deeply)") from None
+    except ValueError:  # Python's limit on integer digits (4,300), which JSON itself does not have
+        raise RequestError("the request body holds a number with too many digits") from None
     if not isinstance(payload, dict):
         raise RequestError(f'the JSON body must be an object like {{"text": "..."}}, got {_type_name(payload)}')
     if "text" in payload and "texts" in payload:
@@ -315,9 +406,7 @@ def handle(event, model_name: str) -> dict:
             logger.exception("could not load model %s", model_name)
             return error(503, f"the model {model_name!r} is not available")
         if method == "GET":
-            return response(200, {"status": "ok", "model": model.describe(),
-                                  "limits": {"max_texts": MAX_TEXTS, "max_text_chars": MAX_TEXT_CHARS,
-                                             "max_body_bytes": MAX_BODY_BYTES}})
+            return response(200, {"status": "ok", "model": model.describe(), "limits": model.limits()})
         predictions = model.predict(texts)
         payload = {"model": model.meta["name"], "version": model.meta["version"], "task": model.meta["task"],
                    "predictions": predictions}

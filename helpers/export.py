@@ -200,16 +200,14 @@ def export_bundle(model, vocab: Vocab, tokenizer: Tokenizer, destination: str | 
 
 
 def read_bundle_meta(bundle: str | os.PathLike, verify: bool = True) -> dict:
-    """meta.json of a bundle; with `verify`, raise ValueError if a file is missing or its sha256 differs."""
-    bundle = Path(bundle)
-    meta = json.loads((bundle / META_FILE).read_text(encoding="utf-8"))
+    """meta.json of a bundle, checked by the handler's rules (`helpers.bundle.read_meta`: every file listed
+    with a sha256, plain names inside the bundle, `onnx.file` among them); with `verify`, every listed file
+    is also checked (present, inside the bundle, sha256). Raises `helpers.bundle.BundleError` (a ValueError)."""
+    from .bundle import read_meta, verify_files
+
+    meta = read_meta(bundle)
     if verify:
-        for file, digest in meta["files"].items():
-            path = bundle / file
-            if not path.is_file():
-                raise ValueError(f"bundle {bundle} is missing {file}")
-            if sha256_file(path) != digest:
-                raise ValueError(f"bundle {bundle}: sha256 of {file} does not match meta.json")
+        verify_files(bundle, meta)
     return meta
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers.course import FIXTURE_DATA_DIR as FIXTURE_DATA   # the data shipped in the package
+
 BUNDLE_NAMES = ("sentiment", "sentiment-cnn", "question-type")
 
 
@@ -117,3 +118,92 @@ def http_event(method: str, body=None, version: str = "2.0", base64_body: bool =
             "multiValueHeaders": {}, "queryStringParameters": None, "requestContext": {"httpMethod": method,
                                                                                       "stage": "prod"},
             "body": body, "isBase64Encoded": base64_body}
+
+
+# ------------------------------------------------------------------ the heaviest requests within the limits
+
+def heavy_requests() -> dict[str, list[str]]:
+    """The costliest bodies found for the API within its limits (1 MB, 64 texts of 20,000 characters):
+    name -> list of request bodies (JSON strings, UTF-8 at most 1,000,000 bytes), sent one after another.
+
+    a_comma_64          64 x "a," * 7,810: 15,620 one-character tokens each (the issue's 2.7 GB case)
+    distinct_words_64   64 texts of distinct random words, over the token cap: the most ids per text
+                        (3,000 tokens + ~3,000 bigrams), each new to spaCy's string table
+    distinct_words_x3   three such requests, each with new words: spaCy's string table must not grow forever
+    symbol_runs_64      64 texts, each one run of 15,000 bytes of a symbol ("!", "€", "✓", emoji...): the
+                        quadratic case before tokenizer version 2
+    random_symbols_64   64 texts, each 15,000 bytes of random symbols with no space (distinct, so spaCy's
+                        cache does not help)
+    symbol_chunks_64    64 texts of distinct random 80-symbol chunks: the longest chunks spaCy sees uncut
+    """
+    import json
+    import random
+
+    def body(texts):
+        data = json.dumps({"texts": texts}, ensure_ascii=False)
+        assert len(data.encode("utf-8")) <= 1_000_000 and len(texts) <= 64
+        return data
+
+    def distinct_words(seed):
+        rng = random.Random(seed)
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        return [" ".join("".join(rng.choice(letters) for _ in range(5)) for _ in range(2600)) for _ in range(64)]
+
+    def random_symbols(rng, n_bytes, symbols="!$%)'?.,;:-/*+=@#(<>"):
+        return "".join(rng.choice(symbols) for _ in range(n_bytes))
+
+    rng = random.Random(0)
+    symbols = ["!", "$", "%", ")", "'", "€", "✓", "😀"]
+    runs = [symbols[i % len(symbols)] * (15_000 // len(symbols[i % len(symbols)].encode("utf-8"))) for i in range(64)]
+    return {
+        "a_comma_64": [body(["a," * 7810] * 64)],
+        "distinct_words_64": [body(distinct_words(0))],
+        "distinct_words_x3": [body(distinct_words(seed)) for seed in range(1, 4)],
+        "symbol_runs_64": [body(runs)],
+        "random_symbols_64": [body([random_symbols(rng, 15_000) for _ in range(64)])],
+        "symbol_chunks_64": [body([" ".join(random_symbols(rng, 80) for _ in range(180)) for _ in range(64)])],
+    }
+
+
+# Run in a fresh Python (`python -c PROBE <repo> <function> <case>...`): load the handler's model,
+# send each case's requests, print JSON {"baseline_rss_mb", "cases": {case: {"seconds", "statuses",
+# "peak_rss_mb"}}}. ru_maxrss is the process's peak so far, so each case's figure includes those before it.
+PROBE = r"""
+import json, resource, sys, time
+repo, function_name, cases = sys.argv[1], sys.argv[2], sys.argv[3:]
+sys.path[:0] = [repo, repo + "/tests"]
+from deployment import handler
+from deploy_support import heavy_requests
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+function = getattr(handler, function_name)
+assert function({"httpMethod": "GET"}, None)["statusCode"] == 200
+report = {"baseline_rss_mb": peak_mb(), "cases": {}}
+requests = heavy_requests()
+for case in cases:
+    statuses, seconds = [], []
+    for body in requests[case]:
+        start = time.perf_counter()
+        statuses.append(function({"httpMethod": "POST", "body": body}, None)["statusCode"])
+        seconds.append(time.perf_counter() - start)
+    report["cases"][case] = {"statuses": statuses, "seconds": seconds, "peak_rss_mb": peak_mb()}
+print(json.dumps(report))
+"""
+
+
+def probe_requests(function_name: str, cases, models_dir: Path, timeout: float = 300) -> dict:
+    """Run PROBE for the handler function `function_name` ("sentiment", "question_type") on `cases`
+    (names from `heavy_requests`) in a fresh Python serving `models_dir`; its JSON report."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MODELS_DIR": str(models_dir)}
+    for name in ("MODEL_S3_URI", "SENTIMENT_MODEL", "QUESTION_TYPE_MODEL"):
+        env.pop(name, None)
+    out = subprocess.run([sys.executable, "-c", PROBE, str(REPO_ROOT), function_name, *cases], env=env,
+                         capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"the request probe failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import sys
 import types
@@ -94,7 +95,8 @@ def test_get_is_health_with_metadata(handler, version):
         assert payload["status"] == "ok"
         model = payload["model"]
         assert model["name"] == name and model["version"] and model["labels"] and "test_accuracy" in model
-        assert payload["limits"] == {"max_texts": 64, "max_text_chars": 20_000, "max_body_bytes": 1_000_000}
+        assert payload["limits"] == {"max_texts": 64, "max_text_chars": 20_000, "max_body_bytes": 1_000_000,
+                                     "max_tokens_per_text": 3000, "longer_texts": "truncated"}
 
 
 @pytest.mark.parametrize("version", FORMATS)
@@ -197,6 +199,148 @@ def test_deeply_nested_json(handler):
     assert_client_error(handler.sentiment(http_event("POST", "[" * 100_000 + "]" * 100_000), None), 400)
 
 
+HUGE_INT = "1" * 5000  # Python refuses to turn more than 4,300 digits into an int: json.loads raises ValueError
+HOSTILE_BODIES = [
+    # (body as sent, expected status, fragment of the message): what an adversarial client tried
+    ('{"text": "fine", "n": ' + HUGE_INT + "}", 400, "too many digits"),
+    ('{"text": ' + HUGE_INT + "}", 400, "too many digits"),
+    ('{"texts": [[[-' + HUGE_INT + "]]]}", 400, "too many digits"),
+    ('{"text": "a \\ud800 b"}', 400, "unpaired surrogate"),
+    ('{"texts": ["fine", "\\udfff"]}', 400, "texts[1]"),
+    ('{"text": "\\ude00\\ud83d reversed pair"}', 400, "unpaired surrogate"),
+    ('{"text": "fine", "x": NaN}', 400, "NaN is not a JSON number"),
+    ('{"text": "fine", "x": [-Infinity]}', 400, "-Infinity"),
+    ('{"text": Infinity}', 400, "Infinity"),
+    ('{"text": "a", "text": "b"}', 400, 'key "text" twice'),
+    ('{"texts": ["a"], "extra": {"k": 1, "k": 2}}', 400, 'key "k" twice'),
+    ('{"a":' * 100_000 + "1" + "}" * 100_000, 400, "nested too deeply"),
+    ('{"text": "fine", "deep": ' + "[" * 100_000 + "]" * 100_000 + "}", 400, "nested too deeply"),
+    ('\ufeff{"text": "a byte order mark first"}', 400, "not valid JSON"),
+    ('{"text": "fine"} trailing', 400, "not valid JSON"),
+    ('{"text": "fine"}{"text": "again"}', 400, "not valid JSON"),
+    ('{"text": "fine",}', 400, "not valid JSON"),
+    ("{'text': 'single quotes'}", 400, "not valid JSON"),
+    ('{"texts": ' + json.dumps(["ok"] * 10_000) + "}", 413, "limit is 64"),
+    ('{"texts": [' + '"x", ' * 64 + "null]}", 413, "limit is 64"),
+    ('{"texts": {"0": "a dict"}}', 400, '"texts" must be a list'),
+    ('{"text": 1e999}', 400, '"text" must be a string'),
+    (json.dumps({"text": "é" * 600_000}, ensure_ascii=False), 413, "larger than 1,000,000 bytes"),  # 1.2 MB, 0.6 M chars
+    (json.dumps({"text": "fine", "padding": " " * 1_000_000}), 413, "larger than 1,000,000 bytes"),
+    (json.dumps({"texts": ["ok"] * 63 + ["😀" * 20_001]}, ensure_ascii=False), 413, "texts[63]"),
+]
+
+
+@pytest.mark.parametrize("version", FORMATS)
+@pytest.mark.parametrize("body,status,fragment", HOSTILE_BODIES, ids=[f"hostile{i}" for i in range(len(HOSTILE_BODIES))])
+def test_hostile_bodies_get_a_4xx_json_error(handler, version, body, status, fragment):
+    """Every client error, however odd, is a 4xx with the handler's JSON error and CORS headers, from both handlers."""
+    for function in (handler.sentiment, handler.question_type):
+        for base64_body in (False, True):
+            assert_client_error(function(http_event("POST", body, version, base64_body), None), status, fragment)
+
+
+@pytest.mark.parametrize("body,fragment", [
+    ('{"text": "a lone surrogate \ud800 in the raw body"}', "UTF-8"),   # not JSON-escaped: not valid UTF-8
+    (b'{"text": "bytes"}', "must be a string"),
+    ({"text": "a dict"}, "must be a string"),
+    (12, "must be a string"),
+])
+def test_bodies_that_are_not_text(handler, body, fragment):
+    for function in (handler.sentiment, handler.question_type):
+        event = http_event("POST", None)
+        event["body"] = body
+        assert_client_error(function(event, None), 400, fragment)
+
+
+def test_base64_flag_that_is_not_a_boolean(handler):
+    event = http_event("POST", {"text": "fine"})
+    event["isBase64Encoded"] = "yes"  # truthy: the body is then read as base64, which it is not
+    assert_client_error(handler.sentiment(event, None), 400, "base64")
+
+
+ODD_BUT_VALID_TEXTS = ["\u0000", "a\u0000b", "\u200b", "\ufeffA byte order mark", "\u202eevil reversed",
+                       "e\u0301" * 5000, "👩‍👩‍👧‍👦" * 1500, "!" * 20_000, "😀" * 20_000, "$" * 20_000, "a," * 10_000,
+                       " a" * 10_000, "<br />" * 3000, "http://" + "a" * 19_990, "1" * 20_000, "a" * 20_000,
+                       "\ud83d\ude00 a proper pair", "\t\n\r word \x0b\x0c", "\U0010ffff" * 100, "中文" * 5000]
+
+
+@pytest.mark.parametrize("text", ODD_BUT_VALID_TEXTS, ids=[f"odd{i}" for i in range(len(ODD_BUT_VALID_TEXTS))])
+def test_odd_but_valid_texts_are_answered(handler, text):
+    """Any valid Unicode text within the limits gets a prediction, from both handlers."""
+    for function in (handler.sentiment, handler.question_type):
+        result = function(http_event("POST", {"text": text}), None)
+        assert result["statusCode"] == 200, result["body"][:300]
+        assert len(body_of(result)["predictions"]) == 1
+
+
+def test_texts_over_the_token_cap_are_truncated(handler):
+    """A text gives at most `max_tokens_per_text` tokens (GET says so): a longer text is predicted from its
+    first tokens, exactly as that shorter text is."""
+    cap = body_of(handler.sentiment(http_event("GET"), None))["limits"]["max_tokens_per_text"]
+    head, tail = "good . " * (cap // 2), "awful . " * 1000  # 3,000 tokens, then 2,000 more: 18,500 characters
+    for function in (handler.sentiment, handler.question_type):
+        long, short = (body_of(function(http_event("POST", {"text": head + tail}), None))["prediction"],
+                       body_of(function(http_event("POST", {"text": head}), None))["prediction"])
+        assert long == short
+    model = handler.get_model("sentiment")
+    assert model.tokenizer.max_tokens == cap and len(model.tokenizer(head + tail)) == cap
+
+
+def test_sub_batches_cover_every_row_once_within_the_budget():
+    from deployment.handler import sub_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 3000, size=64)
+    lengths[:3] = [5000, 1, 2]
+    for max_ids, min_length in ((16_384, 1), (4000, 4), (1, 1)):
+        groups = sub_batches(lengths, min_length, max_ids)
+        assert sorted(np.concatenate(groups).tolist()) == list(range(64))
+        for rows in groups:
+            assert len(rows) == 1 or len(rows) * max(lengths[rows].max(), min_length) <= max_ids
+    assert len(sub_batches(np.array([3, 1, 2]), 1, 100)) == 1
+
+
+@pytest.mark.parametrize("name", ["sentiment", "sentiment-cnn", "question-type"])
+def test_split_batch_equals_the_unsplit_run(handler, monkeypatch, name):
+    """Sub-batching bounds memory without changing an answer: the logits equal one run over the whole batch."""
+    texts = ["Great.", "a", "Terrible acting and a boring plot. " * 60, "What is the capital of France?",
+             "An ok film, " * 400, "!" * 500] * 10
+    model = handler.get_model(name)
+    ids, lengths = model.encode(texts)
+    whole = model.session.run(["logits"], {"ids": ids, "lengths": lengths})[0]
+    monkeypatch.setattr(handler, "MAX_IDS_PER_RUN", 2000)
+    assert len(handler.sub_batches(lengths, model.min_length, handler.MAX_IDS_PER_RUN)) > 5
+    np.testing.assert_allclose(model.logits(texts), whole, rtol=0, atol=1e-5)
+
+
+def test_spacy_string_table_is_bounded(handler, monkeypatch):
+    """spaCy remembers every new word; past MAX_TOKENIZER_STRINGS the tokenizer starts afresh, same answers."""
+    model = handler.get_model("sentiment")
+    monkeypatch.setattr(handler, "MAX_TOKENIZER_STRINGS", 5000)
+    texts = [" ".join(f"w{i}x{j}" for j in range(2000)) for i in range(2)] + ["A fine film"]  # 4,000 new words
+    before = model.tokenizer
+    first = body_of(handler.sentiment(http_event("POST", {"texts": texts}), None))["predictions"]
+    assert model.tokenizer is not before
+    assert len(model.tokenizer._tokenizer().vocab.strings) < 5000
+    assert body_of(handler.sentiment(http_event("POST", {"texts": texts}), None))["predictions"] == first
+
+
+@pytest.mark.parametrize("function", ["sentiment", "question_type"])
+def test_heaviest_requests_have_bounded_memory(models_dir, function):
+    """The requests within the limits that cost the most memory (deploy_support.heavy_requests: 64 texts of
+    15,620 one-character tokens; three requests of 64 texts of distinct new words, the most ids per text; 64
+    texts of symbol chunks) answer 200 with the process's peak RSS under 700 MB, measured in a fresh Python
+    (ru_maxrss). Their times, and those of the other heavy requests, are in benchmarks/bench_hostile.py."""
+    from deploy_support import probe_requests
+
+    report = probe_requests(function, ["a_comma_64", "distinct_words_x3", "symbol_chunks_64"], models_dir)
+    print(f"\n{function}: peak RSS {report['baseline_rss_mb']:.0f} MB after loading, then "
+          + ", ".join(f"{case} {r['peak_rss_mb']:.0f} MB" for case, r in report["cases"].items()))
+    for case, result in report["cases"].items():
+        assert set(result["statuses"]) == {200}, (case, result)
+        assert result["peak_rss_mb"] < 700, (case, result)
+
+
 def test_unexpected_error_is_a_json_500_without_trace(handler, monkeypatch):
     model = handler.get_model("sentiment")
     monkeypatch.setattr(model, "predict", lambda texts: 1 / 0)
@@ -249,34 +393,247 @@ def test_bundle_from_s3(handler, models_dir, tmp_path, monkeypatch):
     assert (tmp_path / "cache" / "sentiment" / "model.onnx").is_file()
 
 
+@pytest.fixture
+def bundle_copy(models_dir, tmp_path):
+    """A copy of the sentiment bundle in tmp_path/models/sentiment, to tamper with."""
+    folder = tmp_path / "models" / "sentiment"
+    shutil.copytree(models_dir / "sentiment", folder)
+    return folder
+
+
+def edit_meta(folder, edit) -> None:
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    edit(meta)
+    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+ZEROS = "0" * 64
+META_REFUSALS = [
+    # (id, change to meta.json, fragment of the error)
+    ("files-empty", lambda meta: meta.update(files={}), "lists no files with sha256 sums"),
+    ("files-missing", lambda meta: meta.pop("files"), "lists no files with sha256 sums ('files' is missing)"),
+    ("files-a-list", lambda meta: meta.update(files=list(meta["files"])), "lists no files with sha256 sums"),
+    ("parent-path", lambda meta: meta["files"].update({"../x": ZEROS}), "'../x', which is not a plain file name"),
+    ("absolute-path", lambda meta: meta["files"].update({"/etc/passwd": ZEROS}), "not a plain file name"),
+    ("subfolder", lambda meta: meta["files"].update({"sub/model.onnx": ZEROS}), "not a plain file name"),
+    ("dot-dot", lambda meta: meta["files"].update({"..": ZEROS}), "not a plain file name"),
+    ("meta-itself", lambda meta: meta["files"].update({"meta.json": ZEROS}), "not a plain file name"),
+    ("bad-digest", lambda meta: meta["files"].update({"model.onnx": "abc"}), "not 64 lowercase hex digits"),
+    ("onnx-outside", lambda meta: meta["onnx"].update(file="../question-type/model.onnx"), "onnx.file"),
+    ("onnx-absolute", lambda meta: meta["onnx"].update(file="/tmp/model.onnx"), "onnx.file"),
+    ("onnx-unlisted", lambda meta: meta["onnx"].update(file="other.onnx"), "'other.onnx' is not one of the files"),
+    ("onnx-missing", lambda meta: meta.pop("onnx"), "onnx.file None is not one of the files"),
+]
+
+
+@pytest.mark.parametrize("edit,fragment", [case[1:] for case in META_REFUSALS], ids=[case[0] for case in META_REFUSALS])
+def test_unsafe_meta_is_refused(handler, bundle_copy, monkeypatch, caplog, edit, fragment):
+    """The handler and helpers.export.read_bundle_meta refuse the same meta.json (helpers/bundle.py), naming the
+    bundle and the problem; the client gets a 503 without the details."""
+    from helpers.bundle import BundleError
+    from helpers.export import read_bundle_meta
+
+    shutil.copyfile(bundle_copy / "model.onnx", bundle_copy / "other.onnx")
+    edit_meta(bundle_copy, edit)
+    for load in (handler.Model, read_bundle_meta):
+        with pytest.raises(BundleError, match=re.escape(fragment)) as refused:
+            load(bundle_copy)
+        assert str(bundle_copy) in str(refused.value)
+    monkeypatch.setenv("MODELS_DIR", str(bundle_copy.parent))
+    result = handler.sentiment(http_event("POST", {"text": "hello"}), None)
+    assert result["statusCode"] == 503 and fragment not in result["body"]
+    assert fragment in caplog.text  # the details go to the log
+
+
+@pytest.mark.parametrize("edit,fragment", [
+    (lambda meta: meta["files"].pop("vocab.json"), "vocab.json is not listed in meta.json's files"),
+    (lambda meta: meta["tokenizer"].update(max_tokens=None), "a bound switched off"),
+    (lambda meta: meta["tokenizer"].update(max_chunk_chars=None), "a bound switched off"),
+], ids=["vocab-unlisted", "no-token-cap", "no-chunk-cap"])
+def test_the_handler_uses_only_listed_files_and_bounded_tokenizers(handler, bundle_copy, edit, fragment):
+    from helpers.bundle import BundleError
+
+    edit_meta(bundle_copy, edit)
+    with pytest.raises(BundleError, match=re.escape(fragment)):
+        handler.Model(bundle_copy)
+
+
+def test_bundle_files_are_sha256_checked(handler, bundle_copy):
+    from helpers.bundle import BundleError
+
+    vocab = json.loads((bundle_copy / "vocab.json").read_text(encoding="utf-8"))
+    vocab["itos"][2], vocab["itos"][3] = vocab["itos"][3], vocab["itos"][2]  # same size, other meaning
+    (bundle_copy / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    with pytest.raises(BundleError, match="sha256 of vocab.json does not match meta.json"):
+        handler.Model(bundle_copy)
+    (bundle_copy / "vocab.json").unlink()
+    with pytest.raises(BundleError, match="is missing vocab.json"):
+        handler.Model(bundle_copy)
+    (bundle_copy / "meta.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(BundleError, match="meta.json is not valid JSON"):
+        handler.Model(bundle_copy)
+
+
+@pytest.mark.parametrize("name", ["vocab.json", "meta.json"])
+def test_symlinks_out_of_the_bundle_are_refused(handler, bundle_copy, tmp_path, name):
+    """A link to an identical file outside the bundle passes the sha256 check, so the path check must catch it."""
+    from helpers.bundle import BundleError
+    from helpers.export import read_bundle_meta
+
+    outside = tmp_path / f"outside-{name}"
+    shutil.move(bundle_copy / name, outside)
+    (bundle_copy / name).symlink_to(outside)
+    for load in (handler.Model, read_bundle_meta):
+        with pytest.raises(BundleError, match=f"{re.escape(name)} is a link to .*outside the bundle folder"):
+            load(bundle_copy)
+
+
+def test_symlinks_inside_the_bundle_are_fine(handler, bundle_copy, tmp_path):
+    shutil.move(bundle_copy / "model.onnx", bundle_copy / "weights.bin")
+    (bundle_copy / "model.onnx").symlink_to("weights.bin")  # relative, inside the bundle
+    linked = tmp_path / "linked-bundle"
+    linked.symlink_to(bundle_copy, target_is_directory=True)  # the bundle folder itself may be a link
+    assert handler.Model(linked).predict(["A fine film"])[0]["label"] in ("positive", "negative")
+
+
+class FakeS3:
+    """boto3's S3 client for the tests: `objects` maps key -> bytes; every download is recorded."""
+
+    def __init__(self, objects: dict, fail_on: str | None = None):
+        self.objects, self.fail_on, self.calls = objects, fail_on, []
+
+    def download_file(self, bucket, key, filename):
+        self.calls.append(key)
+        if key == self.fail_on:
+            raise OSError(f"connection reset while downloading {key}")
+        with open(filename, "wb") as handle:
+            handle.write(self.objects[key])
+
+
+def s3_objects(folder, prefix="models/sentiment") -> dict:
+    return {f"{prefix}/{path.name}": path.read_bytes() for path in folder.iterdir()}
+
+
+def serve_from_fake_s3(monkeypatch, tmp_path, client) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", types.SimpleNamespace(client=lambda service: client))
+    monkeypatch.setenv("MODEL_S3_URI", "s3://my-bucket/models/sentiment")
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "model-cache"))
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/absolute", "sub/dir", ".."])
+def test_s3_file_names_are_checked_before_anything_is_written(handler, bundle_copy, tmp_path, monkeypatch, caplog,
+                                                              name):
+    edit_meta(bundle_copy, lambda meta: meta["files"].update({name: ZEROS}))
+    client = FakeS3({**s3_objects(bundle_copy), f"models/sentiment/{name}": b"written where?"})
+    serve_from_fake_s3(monkeypatch, tmp_path, client)
+    before = sorted(tmp_path.rglob("*"))
+    result = handler.sentiment(http_event("POST", {"text": "hello"}), None)
+    assert result["statusCode"] == 503
+    assert client.calls == ["models/sentiment/meta.json"]  # nothing but meta.json was fetched
+    assert sorted(tmp_path.rglob("*")) == sorted([*before, tmp_path / "model-cache"])  # nothing left, in or out
+    assert "not a plain file name" in caplog.text and "s3://my-bucket/models/sentiment/" in caplog.text
+
+
+def test_s3_meta_without_checksums_is_refused(handler, bundle_copy, tmp_path, monkeypatch, caplog):
+    edit_meta(bundle_copy, lambda meta: meta.update(files={}))
+    client = FakeS3(s3_objects(bundle_copy))
+    serve_from_fake_s3(monkeypatch, tmp_path, client)
+    assert handler.sentiment(http_event("POST", {"text": "hello"}), None)["statusCode"] == 503
+    assert client.calls == ["models/sentiment/meta.json"] and "lists no files with sha256 sums" in caplog.text
+
+
+def test_s3_download_failing_midway_leaves_no_half_bundle(handler, bundle_copy, tmp_path, monkeypatch):
+    """A download that fails part way keeps the cached bundle as it was (here: none), with no temporary left."""
+    client = FakeS3(s3_objects(bundle_copy), fail_on="models/sentiment/vocab.json")
+    serve_from_fake_s3(monkeypatch, tmp_path, client)
+    assert handler.sentiment(http_event("POST", {"text": "hello"}), None)["statusCode"] == 503
+    assert list((tmp_path / "model-cache").iterdir()) == []
+    client.fail_on = None  # the next request tries again and succeeds
+    assert handler.sentiment(http_event("POST", {"text": "hello"}), None)["statusCode"] == 200
+    assert sorted(p.name for p in (tmp_path / "model-cache" / "sentiment").iterdir()) == sorted(
+        ["meta.json", *json.loads((bundle_copy / "meta.json").read_text())["files"]])
+
+
+def test_s3_tampered_file_is_refused(handler, bundle_copy, tmp_path, monkeypatch, caplog):
+    objects = s3_objects(bundle_copy)
+    objects["models/sentiment/model.onnx"] += b"\0"
+    serve_from_fake_s3(monkeypatch, tmp_path, FakeS3(objects))
+    assert handler.sentiment(http_event("POST", {"text": "hello"}), None)["statusCode"] == 503
+    assert "sha256 of model.onnx does not match meta.json" in caplog.text
+
+
+def test_model_name_must_be_a_plain_folder_name(handler, monkeypatch, caplog):
+    monkeypatch.setenv("SENTIMENT_MODEL", "../models/sentiment")
+    assert handler.sentiment(http_event("GET"), None)["statusCode"] == 503
+    assert "not a plain folder name" in caplog.text
+
+
 def test_s3_uri_without_bucket_means_the_packaged_bundle(handler, monkeypatch):
     monkeypatch.setenv("MODEL_S3_URI", "s3:///models/sentiment")  # serverless.yml with modelBucket unset
     assert handler.sentiment(http_event("POST", {"text": "A fine film"}), None)["statusCode"] == 200
 
 
-def test_handler_encoding_matches_training(handler):
-    """The handler's NumPy encoding is helpers.training.encode_texts: same ids, same lengths."""
-    from helpers.training import encode_texts
+def training_batch(dataset, model):
+    """The one batch training's loaders make of `dataset` (helpers.batching.loaders_for: a SequenceDataset of
+    TokenizedCorpus.encode, PadCollate), bigrams added as lesson 3 adds them. Labels are replaced by the row
+    numbers, so the batch says which text each of its (length-sorted) rows is."""
+    from dataclasses import replace
 
-    texts = ["This film is great", "Awful!", "An unknownword-ish review <br /> with a break", "a"]
-    for name in ("sentiment", "sentiment-cnn", "question-type"):
-        model = handler.get_model(name)
-        ids, lengths = model.encode(texts)
-        expected_ids, expected_lengths = encode_texts(texts, model.tokenizer, model.vocab, bigrams=model.bigrams,
-                                                      min_length=model.min_length)
-        np.testing.assert_array_equal(ids, expected_ids.numpy())
-        np.testing.assert_array_equal(lengths, expected_lengths.numpy())
+    from helpers.batching import loaders_for
+
+    if model.bigrams:
+        dataset = replace(dataset, tokens=dataset.tokens.with_bigrams())
+    dataset = replace(dataset, labels=np.arange(len(dataset)))
+    loader = loaders_for({"test": dataset}, model.vocab, len(dataset), batch_first=True,
+                         min_length=model.min_length)["test"]
+    (ids, lengths, rows), = list(loader)
+    return ids.numpy(), lengths.numpy(), rows.numpy()
 
 
-def test_handler_imports_no_torch():
+SHORT_INPUTS = ["a", "!", "Awful!", "ok", "The", "<br />", "😀", "zxqvbnmplk", "Not good.", "ñandú über straße"]
+
+
+@pytest.mark.parametrize("name", ["sentiment", "sentiment-cnn", "question-type"])
+def test_handler_encoding_matches_training_batches(handler, name):
+    """The handler's ids and lengths for a text are the row training's loaders give it (lessons 3-5 load the
+    data with load_imdb / load_trec and batch with loaders_for), on the fixtures' real test texts and short
+    inputs. Widths match too: both pad to the batch's longest text, at least the CNN's widest filter."""
+    from helpers.data import TextDataset, load_imdb, load_trec, tokenize_dataset
+
+    from deploy_support import FIXTURE_DATA
+
+    model = handler.get_model(name)
+    load = load_trec if name == "question-type" else load_imdb
+    real = load(model.tokenizer, FIXTURE_DATA, workers=1)["test"]
+    short = tokenize_dataset(TextDataset(SHORT_INPUTS, np.zeros(len(SHORT_INPUTS)), ["any"]), model.tokenizer,
+                             workers=1)
+    assert len(real) >= 100
+    if name != "question-type":
+        assert max(real.tokens.lengths()) > 500  # long reviews too
+    for dataset in (real, short):
+        ids, lengths = model.encode(dataset.texts)
+        expected_ids, expected_lengths, rows = training_batch(dataset, model)
+        np.testing.assert_array_equal(lengths[rows], expected_lengths)
+        np.testing.assert_array_equal(ids[rows], expected_ids)
+    assert ids.shape[1] >= model.min_length
+
+
+def test_handler_imports_no_torch(models_dir):
+    """With torch made unimportable, the handler loads its bundle and answers: a 200, not a 503."""
+    import os
     import subprocess
 
     from deploy_support import REPO_ROOT
 
     code = ("import sys, json; sys.modules['torch'] = None\n"  # importing torch would now fail
             "from deployment import handler\n"
-            "r = handler.sentiment({'httpMethod': 'POST', 'body': json.dumps({'text': 'Great film'})}, None)\n"
-            "assert r['statusCode'] in (200, 503), r\n"
-            "print(r['statusCode'])")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+            "for function in (handler.sentiment, handler.question_type):\n"
+            "    r = function({'httpMethod': 'POST', 'body': json.dumps({'text': 'Great film'})}, None)\n"
+            "    assert r['statusCode'] == 200, r\n"
+            "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n")
+    env = {**os.environ, "MODELS_DIR": str(models_dir)}
+    for name in ("MODEL_S3_URI", "SENTIMENT_MODEL", "QUESTION_TYPE_MODEL"):
+        env.pop(name, None)
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
