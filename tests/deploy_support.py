@@ -122,13 +122,18 @@ def http_event(method: str, body=None, version: str = "2.0", base64_body: bool =
 
 # ------------------------------------------------------------------ the heaviest requests within the limits
 
-def heavy_requests() -> dict[str, list[str]]:
+HEAVY_REQUESTS = ("a_comma_64", "distinct_words_64", "distinct_words_x3", "symbol_runs_64", "random_symbols_64",
+                  "symbol_chunks_64")
+
+
+def heavy_requests(names=HEAVY_REQUESTS) -> dict[str, list[str]]:
     """The costliest bodies found for the API within its limits (1 MB, 64 texts of 20,000 characters):
     name -> list of request bodies (JSON strings, UTF-8 at most 1,000,000 bytes), sent one after another.
+    Only the cases in `names` are built.
 
-    a_comma_64          64 x "a," * 7,810: 15,620 one-character tokens each (the issue's 2.7 GB case)
-    distinct_words_64   64 texts of distinct random words, over the token cap: the most ids per text
-                        (3,000 tokens + ~3,000 bigrams), each new to spaCy's string table
+    a_comma_64          64 x "a," * 7,810: 15,620 one-character tokens each, cut to 3,000 (the issue's 2.7 GB case)
+    distinct_words_64   64 texts of 2,600 distinct random words (as many as fit): 2,600 tokens + 2,599 bigrams
+                        each, every word new to spaCy's string table
     distinct_words_x3   three such requests, each with new words: spaCy's string table must not grow forever
     symbol_runs_64      64 texts, each one run of 15,000 bytes of a symbol ("!", "€", "✓", emoji...): the
                         quadratic case before tokenizer version 2
@@ -152,34 +157,40 @@ def heavy_requests() -> dict[str, list[str]]:
     def random_symbols(rng, n_bytes, symbols="!$%)'?.,;:-/*+=@#(<>"):
         return "".join(rng.choice(symbols) for _ in range(n_bytes))
 
-    rng = random.Random(0)
-    symbols = ["!", "$", "%", ")", "'", "€", "✓", "😀"]
-    runs = [symbols[i % len(symbols)] * (15_000 // len(symbols[i % len(symbols)].encode("utf-8"))) for i in range(64)]
-    return {
-        "a_comma_64": [body(["a," * 7810] * 64)],
-        "distinct_words_64": [body(distinct_words(0))],
-        "distinct_words_x3": [body(distinct_words(seed)) for seed in range(1, 4)],
-        "symbol_runs_64": [body(runs)],
-        "random_symbols_64": [body([random_symbols(rng, 15_000) for _ in range(64)])],
-        "symbol_chunks_64": [body([" ".join(random_symbols(rng, 80) for _ in range(180)) for _ in range(64)])],
+    def symbol_runs():
+        symbols = ["!", "$", "%", ")", "'", "€", "✓", "😀"]
+        return [symbols[i % 8] * (15_000 // len(symbols[i % 8].encode("utf-8"))) for i in range(64)]
+
+    builders = {
+        "a_comma_64": lambda: [body(["a," * 7810] * 64)],
+        "distinct_words_64": lambda: [body(distinct_words(0))],
+        "distinct_words_x3": lambda: [body(distinct_words(seed)) for seed in range(1, 4)],
+        "symbol_runs_64": lambda: [body(symbol_runs())],
+        "random_symbols_64": lambda: [body([random_symbols(random.Random(i), 15_000) for i in range(64)])],
+        "symbol_chunks_64": lambda: [body([" ".join(random_symbols(random.Random(1000 + i), 80) for _ in range(180))
+                                           for i in range(64)])],
     }
+    unknown = sorted(set(names) - set(builders))
+    if unknown:
+        raise ValueError(f"unknown heavy request(s) {unknown}: choose from {', '.join(builders)}")
+    return {name: builders[name]() for name in names}
 
 
-# Run in a fresh Python (`python -c PROBE <repo> <function> <case>...`): load the handler's model,
-# send each case's requests, print JSON {"baseline_rss_mb", "cases": {case: {"seconds", "statuses",
+# Run in a fresh Python (`python -c PROBE <repo> <function> <case>...`): build the cases' bodies, load the
+# handler's model, send each case's requests, print JSON {"baseline_rss_mb", "cases": {case: {"seconds", "statuses",
 # "peak_rss_mb"}}}. ru_maxrss is the process's peak so far, so each case's figure includes those before it.
 PROBE = r"""
 import json, resource, sys, time
 repo, function_name, cases = sys.argv[1], sys.argv[2], sys.argv[3:]
 sys.path[:0] = [repo, repo + "/tests"]
-from deployment import handler
 from deploy_support import heavy_requests
+requests = heavy_requests(cases)  # first: building them must not count in the peaks below
+from deployment import handler
 def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 function = getattr(handler, function_name)
 assert function({"httpMethod": "GET"}, None)["statusCode"] == 200
 report = {"baseline_rss_mb": peak_mb(), "cases": {}}
-requests = heavy_requests()
 for case in cases:
     statuses, seconds = [], []
     for body in requests[case]:
