@@ -121,7 +121,7 @@ def _softmax(x):
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def sub_batches(lengths, min_length: int = 1, max_ids: int = MAX_IDS_PER_RUN) -> list:
+def sub_batches(lengths, min_length: int, max_ids: int) -> list:
     """Cut a batch into runs: row indices (int arrays) grouped shortest first so that each group,
     padded to its own width (its longest row, at least `min_length`), holds at most `max_ids`
     ids. A row wider than `max_ids` runs alone. `lengths`: int [batch]."""
@@ -192,12 +192,13 @@ class Model:
         """float32 [batch, n_outputs], one row per text, in order.
 
         The batch runs in `sub_batches` of at most MAX_IDS_PER_RUN ids, each padded to its own
-        width only. The models ignore padding (lessons 3-5), so each row equals the unsplit run's."""
+        width only. The models ignore padding (lessons 3-5), so each row is the unsplit run's, to
+        float32 rounding (as for a text sent alone or in any batch)."""
         import numpy as np
 
         ids, lengths = self.encode(texts)
         runs = []
-        for rows in sub_batches(lengths, self.min_length):
+        for rows in sub_batches(lengths, self.min_length, MAX_IDS_PER_RUN):
             width = max(int(lengths[rows].max()), self.min_length)
             runs.append((rows, self.session.run(["logits"], {"ids": ids[rows, :width], "lengths": lengths[rows]})[0]))
         logits = np.empty((len(texts), runs[0][1].shape[1]), dtype=runs[0][1].dtype)

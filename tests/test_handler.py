@@ -302,15 +302,25 @@ def test_sub_batches_cover_every_row_once_within_the_budget():
 
 @pytest.mark.parametrize("name", ["sentiment", "sentiment-cnn", "question-type"])
 def test_split_batch_equals_the_unsplit_run(handler, monkeypatch, name):
-    """Sub-batching bounds memory without changing an answer: the logits equal one run over the whole batch."""
+    """Sub-batching bounds memory without changing an answer: the logits equal one run over the whole batch, to
+    float32 rounding (ONNX Runtime sums in an order that depends on the shape: up to 1e-5 relative for FastText's
+    average, 1e-6 for the CNNs, as for a text sent alone or in any batch)."""
     texts = ["Great.", "a", "Terrible acting and a boring plot. " * 60, "What is the capital of France?",
              "An ok film, " * 400, "!" * 500] * 10
     model = handler.get_model(name)
     ids, lengths = model.encode(texts)
     whole = model.session.run(["logits"], {"ids": ids, "lengths": lengths})[0]
+    session, runs = model.session, []
+
+    class CountingSession:
+        def run(self, outputs, inputs):
+            runs.append(inputs["ids"].shape)
+            return session.run(outputs, inputs)
+
     monkeypatch.setattr(handler, "MAX_IDS_PER_RUN", 2000)
-    assert len(handler.sub_batches(lengths, model.min_length, handler.MAX_IDS_PER_RUN)) > 5
-    np.testing.assert_allclose(model.logits(texts), whole, rtol=0, atol=1e-5)
+    monkeypatch.setattr(model, "session", CountingSession())
+    np.testing.assert_allclose(model.logits(texts), whole, rtol=1e-5, atol=1e-6)
+    assert len(runs) > 5 and all(rows == 1 or rows * width <= 2000 for rows, width in runs)
 
 
 def test_spacy_string_table_is_bounded(handler, monkeypatch):
