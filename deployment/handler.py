@@ -148,7 +148,8 @@ class Model:
         self.folder = Path(folder)
         self.meta = read_meta(folder)
         self.settings = self.meta["tokenizer"]
-        self.tokenizer = self._new_tokenizer()
+        self.tokenizer = Tokenizer.from_config(self.settings)
+        self.tokenizer("warm up")  # builds spaCy's tokenizer now, not on the first request
         if self.tokenizer.max_tokens is None or self.tokenizer.max_chunk_chars is None:
             raise BundleError(f"bundle {folder}: its tokenizer has a bound switched off (max_tokens "
                               f"{self.tokenizer.max_tokens}, max_chunk_chars {self.tokenizer.max_chunk_chars}); "
@@ -172,17 +173,12 @@ class Model:
                                                     options, providers=["CPUExecutionProvider"])
         self.labels = self.meta.get("display_labels") or self.meta["labels"]
 
-    def _new_tokenizer(self) -> Tokenizer:
-        tokenizer = Tokenizer.from_config(self.settings)
-        tokenizer("warm up")  # builds spaCy's tokenizer now, not on the first request
-        return tokenizer
-
     def forget_strings_if_many(self) -> None:
-        """Rebuild the tokenizer when spaCy's string table (which never shrinks) holds more than
+        """Start spaCy afresh when its string table (which never shrinks) holds more than
         MAX_TOKENIZER_STRINGS strings. Tokens are the same: the table is a cache, not a setting."""
-        # _tokenizer() is the spaCy tokenizer the Tokenizer built; its vocab holds the string table
-        if len(self.tokenizer._tokenizer().vocab.strings) > MAX_TOKENIZER_STRINGS:
-            self.tokenizer = self._new_tokenizer()
+        if self.tokenizer.known_strings > MAX_TOKENIZER_STRINGS:
+            self.tokenizer.forget_strings()
+            self.tokenizer("warm up")  # rebuild now (about 0.1 s), not inside the next request
 
     def encode(self, texts: list[str]):
         """ids int64 [batch, time] padded with <pad>, lengths int64 [batch], as in training."""

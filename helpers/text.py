@@ -89,8 +89,23 @@ class Tokenizer:
         if self._nlp is None:
             import spacy  # deferred: importing spaCy costs ~0.3 s, and workers import it themselves
 
-            self._nlp = spacy.blank(self.language)
+            nlp = spacy.blank(self.language)
+            # Only the tokens' text is used. Without this, spaCy computes a dozen lexical attributes
+            # (shape, prefix, like_num, ...) for every word it has not seen before: about half the
+            # cost of tokenizing new words. Token boundaries do not depend on them.
+            nlp.vocab.lex_attr_getters = {}
+            self._nlp = nlp
         return self._nlp.tokenizer
+
+    @property
+    def known_strings(self) -> int:
+        """How many strings spaCy's string table holds. It grows with every new word and never
+        shrinks: a long-lived server calls `forget_strings` when it gets large."""
+        return 0 if self._nlp is None else len(self._nlp.vocab.strings)
+
+    def forget_strings(self) -> None:
+        """Start spaCy afresh (its string table is a cache: the tokens stay the same)."""
+        self._nlp = None
 
     def clean(self, text: str) -> str:
         if self.strip_html_breaks:
@@ -126,14 +141,15 @@ class Tokenizer:
         tokenize = self._tokenizer()
         text = self.cut_long_chunks(self.clean(text))
         if self.max_tokens is None:
-            return [token.text for token in tokenize(text) if not token.is_space]
+            return [token.text for token in tokenize(text) if not token.text.isspace()]
         tokens = []
-        # spaCy tokenizes each whitespace-separated piece on its own, so tokenizing the parts
+        # Whitespace tokens (runs of spaces, newlines) are dropped with str.isspace, which is spaCy's
+        # own is_space attribute. spaCy tokenizes each whitespace-separated piece on its own, so tokenizing the parts
         # one after the other gives the same tokens as the whole text at once
         spans = self._spans(text)
         span = next(spans)
         while True:
-            tokens += [token.text for token in tokenize(span) if not token.is_space]
+            tokens += [token.text for token in tokenize(span) if not token.text.isspace()]
             if len(tokens) >= self.max_tokens:
                 break
             try:
