@@ -41,6 +41,9 @@ def tmp_cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setattr(files, "DEFAULT_CACHE_DIR", folder)
     monkeypatch.setenv("SENTIMENT_CACHE_DIR", str(folder))
     monkeypatch.delenv("SENTIMENT_DATA_DIR", raising=False)
+    # `make test` sets these for the notebooks nbval runs; a unit test sets what it needs itself
+    for name in ("SENTIMENT_RESULTS_DIR", "SENTIMENT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
     for name in ("NO_PROXY", "no_proxy"):  # the local test server must not go through a proxy
         monkeypatch.setenv(name, "127.0.0.1,localhost")
     return folder
