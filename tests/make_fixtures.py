@@ -14,14 +14,19 @@ header time) and small (about 2 MB):
   UTF-8 byte; trec/TREC_10.label: 150 raw lines whose fine labels occur in the
   train sample (so `read_trec(fine=True)` works on the fixtures);
 - glove/glove.6B.50d.txt.gz: the GloVe lines of every fixture token (exact or
-  lowercased) plus the 2,000 most frequent GloVe words, in GloVe's order.
+  lowercased) plus the 2,000 most frequent GloVe words, in GloVe's order;
+- own/reviews.csv (appendix A's "your own CSV"): the 400 IMDb reviews above, each cut to
+  its last one or two sentences (see `short_review`), with string labels, in shuffled order.
+  `--own-only` rebuilds just this file from the shipped IMDb sample (no real data needed).
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import gzip
 import json
 import random
+import re
 import shutil
 import sys
 import tarfile
@@ -40,6 +45,11 @@ TREC_TEST_LINES = 150
 TREC_BAD_LINE = 66  # 1-based: "sister\xf0city", the one byte that is not UTF-8
 GLOVE_TOP_WORDS = 2_000
 OUT = REPO_ROOT / "helpers" / "fixtures" / "data"   # package data: the smoke profile reads it offline
+OWN_SEED = 20261125
+OWN_MAX_SENTENCES = 2
+OWN_MAX_CHARS = 300
+# a sentence ends at . ! or ? (closing quotes/brackets kept) followed by space and a capital, quote or bracket
+SENTENCE_END = re.compile(r"(?<=[.!?])[\"')]*\s+(?=[A-Z\"'(])")
 
 
 def make_imdb(source: Path, out: Path, rng: random.Random) -> list[str]:
@@ -114,13 +124,56 @@ def make_glove(source: Path, out: Path, texts: list[str]) -> int:
     return len(kept)
 
 
+def short_review(text: str, max_sentences: int = OWN_MAX_SENTENCES, max_chars: int = OWN_MAX_CHARS) -> str:
+    """The closing of a review, where its verdict usually is: its last sentences, at most
+    `max_sentences` and `max_chars` characters (a review's opening is often plot or context,
+    such as "A friend and I went to see this movie.").
+
+    HTML line breaks and runs of white space become single spaces. A last sentence longer than
+    `max_chars` keeps its end, cut at the first space within the limit, after "...".
+    """
+    text = " ".join(text.replace("<br />", " ").split())
+    kept = ""
+    for sentence in reversed(SENTENCE_END.split(text)[-max_sentences:]):
+        candidate = f"{sentence} {kept}".strip()
+        if len(candidate) > max_chars:
+            break
+        kept = candidate
+    if not kept:
+        kept = "..." + text[-max_chars:].split(" ", 1)[-1]
+    return kept
+
+
+def make_own_reviews(out: Path, imdb: Path | None = None, seed: int = OWN_SEED) -> int:
+    """Write out/own/reviews.csv from the IMDb sample in `imdb` (default out/imdb): columns review,
+    sentiment ("positive" / "negative") and source (the review's file in aclImdb); returns the row count."""
+    root = (imdb or out / "imdb") / "aclImdb"
+    rows = [{"review": short_review(path.read_text(encoding="utf-8")),
+             "sentiment": "positive" if path.parent.name == "pos" else "negative",
+             "source": path.relative_to(root.parent).as_posix()}
+            for path in sorted(root.glob("*/*/*.txt"))]
+    random.Random(seed).shuffle(rows)   # labels mixed, as in a file someone collected
+    folder = out / "own"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "reviews.csv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["review", "sentiment", "source"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", nargs="?", default=str(REPO_ROOT.parent / "shared" / "data"),
                         help="real data folder (default: ../shared/data from the repository root)")
     parser.add_argument("--out", default=str(OUT), help="output folder (replaced)")
+    parser.add_argument("--own-only", action="store_true",
+                        help="only rebuild own/reviews.csv from the IMDb sample already in the output folder")
     args = parser.parse_args(argv)
     source, out = Path(args.data_dir), Path(args.out)
+    if args.own_only:
+        print(f"wrote {out / 'own' / 'reviews.csv'}: {make_own_reviews(out)} short reviews")
+        return
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -128,9 +181,11 @@ def main(argv=None) -> None:
     texts = make_imdb(source / "imdb" / "aclImdb_v1.tar.gz", out, rng)
     texts += make_trec(source / "trec", out, rng)
     n_vectors = make_glove(source / "glove" / "glove.6B.50d.txt.gz", out, texts)
+    n_own = make_own_reviews(out)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"wrote {out}: {2 * REVIEWS_PER_FOLDER} IMDb reviews per split, "
-          f"{TREC_TRAIN_LINES}/{TREC_TEST_LINES} TREC lines, {n_vectors} GloVe vectors; {size / 1e6:.2f} MB")
+          f"{TREC_TRAIN_LINES}/{TREC_TEST_LINES} TREC lines, {n_vectors} GloVe vectors, {n_own} short reviews in own/reviews.csv; "
+          f"{size / 1e6:.2f} MB")
 
 
 if __name__ == "__main__":
