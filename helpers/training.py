@@ -3,11 +3,14 @@
 * `make_reproducible`, `set_seed`: seeds, thread count, deterministic algorithms;
 * `training_precision` (via `native_bf16`): the one precision rule, bfloat16 only where
   the hardware computes it; `describe_hardware` / `hardware_summary`: what decides the digits;
-* `run_epoch`, `evaluate`, `fit`: training; `probabilities`, `predict`: new text.
+* `fit`: lesson 1's loop with precision, progress and record keeping added; `run_epoch`: one
+  timed pass of it; `train_epoch`, `evaluate`, `loss_and_correct`: lesson 1's own cells
+  (`helpers.lessons`, generated from the notebook), re-exported here;
+* `probabilities`, `predict`: new text.
 
 Binary models return one logit per example ([batch, 1]) and train with
 BCEWithLogitsLoss; multi-class models return [batch, n_classes] for CrossEntropyLoss.
-The loop tells them apart by the logits' last dimension.
+Lesson 1's `loss_and_correct` tells them apart by the logits' last dimension.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .lessons import evaluate, loss_and_correct, train_epoch  # noqa: F401  (lesson 1's cells)
 from .progress import progress
 from .text import Tokenizer, Vocab, encode_batch
 
@@ -191,64 +195,61 @@ def autocast(device, precision: str):
     return contextlib.nullcontext()
 
 
-def loss_and_correct(logits: torch.Tensor, labels: torch.Tensor, criterion) -> tuple[torch.Tensor, int]:
-    """Loss and number of correct predictions for binary ([batch, 1]) or multi-class logits."""
-    if logits.shape[-1] == 1:
-        logits = logits.squeeze(-1)
-        loss = criterion(logits, labels.float())
-        correct = ((logits > 0).long() == labels).sum()
-    else:
-        loss = criterion(logits, labels)
-        correct = (logits.argmax(dim=-1) == labels).sum()
-    return loss, int(correct)
+class AutocastForward(nn.Module):
+    """`model` with its forward pass under `autocast(device, precision)`, returning float32 logits.
+
+    What `fit` hands lesson 1's `train_epoch` to train in bfloat16 mixed precision: the matrix
+    products run in 16 bits, while the loss (`train_epoch` computes it on these float32
+    logits), the gradients' accumulation and the weights stay float32. `train()` / `eval()`
+    reach `model` (a submodule); its state_dict keys gain a "model." prefix.
+    """
+
+    def __init__(self, model: nn.Module, device, precision: str):
+        super().__init__()
+        self.model = model
+        self.device = torch.device(device)
+        self.precision = precision
+
+    def forward(self, *inputs):
+        with autocast(self.device, self.precision):
+            logits = self.model(*inputs)
+        return logits.float()
 
 
 def run_epoch(model: nn.Module, loader, criterion, device, optimizer=None, desc: str = "",
               precision: str = "fp32") -> dict:
-    """One pass over `loader`; trains when `optimizer` is given, else evaluates without gradients.
-    `precision` "bf16" runs the forward pass under bfloat16 autocast (see `training_precision`).
+    """One timed pass over `loader` behind a progress bar: lesson 1's `train_epoch` with the forward
+    pass in `precision` (see `training_precision`) when `optimizer` is given, else lesson 1's
+    `evaluate` (float32, no gradients).
 
     Returns {"loss": mean loss per example, "accuracy": 0-1, "seconds": wall time}.
     """
-    training = optimizer is not None
-    model.train(training)
-    total_loss, total_correct, total = 0.0, 0, 0
     start = time.perf_counter()
-    with torch.set_grad_enabled(training):
-        for text, lengths, labels in progress(loader, desc or ("train" if training else "eval"), leave=False,
-                                              mininterval=5.0):
-            text, labels = text.to(device), labels.to(device)
-            with autocast(device, precision):
-                logits = model(text, lengths)
-            loss, correct = loss_and_correct(logits.float(), labels, criterion)
-            if training:
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-            total_loss += loss.item() * len(labels)
-            total_correct += correct
-            total += len(labels)
-    return {"loss": total_loss / max(total, 1), "accuracy": total_correct / max(total, 1),
-            "seconds": time.perf_counter() - start}
-
-
-def evaluate(model: nn.Module, loader, criterion, device, desc: str = "eval") -> dict:
-    """Loss and accuracy on `loader` without training."""
-    return run_epoch(model, loader, criterion, device, optimizer=None, desc=desc)
+    batches = progress(loader, desc or ("train" if optimizer is not None else "eval"), leave=False,
+                       mininterval=5.0)
+    if optimizer is not None:
+        result = train_epoch(AutocastForward(model, device, precision), batches, optimizer, criterion, device)
+    else:
+        result = evaluate(model, batches, criterion, device)
+    return {**result, "seconds": time.perf_counter() - start}
 
 
 def fit(model: nn.Module, train_loader, valid_loader, optimizer, criterion, epochs: int, device,
         checkpoint_path: str | os.PathLike | None = None, precision: str = "auto") -> list[dict]:
-    """Train for `epochs` with `run_epoch`; keep the weights with the lowest validation loss
-    (the tutorials' rule), or, with `valid_loader` None, the last epoch's weights.
+    """Lesson 1's loop: for `epochs`, `train_epoch` then `evaluate` on `valid_loader` (both lesson 1's
+    cells, via `run_epoch`), keeping the weights with the lowest validation loss (the tutorials'
+    rule), or, with `valid_loader` None, the last epoch's weights.
 
-    Training runs in `training_precision(device, precision)`; validation in float32.
-
-    After training the model holds the kept weights (also saved to `checkpoint_path`
-    if given). Returns the history: one dict per epoch with train (and valid, None
-    without a validation loader) loss and accuracy, epoch seconds, and whether the
-    epoch's weights are the ones kept so far. Prints one line per epoch.
+    What it adds to lesson 1's loop: training in `training_precision(device, precision)`
+    (validation stays float32), a progress bar per pass, the history and the printed line.
+    After training the model holds the kept weights (also saved to `checkpoint_path` if
+    given). Returns the history: one dict per epoch with train (and valid, None without a
+    validation loader) loss and accuracy, epoch seconds, the precision, and whether the
+    epoch's weights are the ones kept so far. Prints one line per epoch (`epoch_line`).
     """
+    for name, loader in (("train_loader", train_loader), ("valid_loader", valid_loader)):
+        if loader is not None and hasattr(loader, "__len__") and len(loader) == 0:
+            raise ValueError(f"fit: {name} has no batches (an empty split?); nothing to train or measure on")
     history, best_loss, best_state = [], float("inf"), None
     precision = training_precision(device, precision)
     for epoch in range(1, epochs + 1):
@@ -258,7 +259,7 @@ def fit(model: nn.Module, train_loader, valid_loader, optimizer, criterion, epoc
                "valid_loss": None, "valid_accuracy": None, "seconds": train["seconds"], "precision": precision,
                "best": True}                        # without validation the last epoch is kept
         if valid_loader is not None:
-            valid = evaluate(model, valid_loader, criterion, device, desc=f"epoch {epoch} valid")
+            valid = run_epoch(model, valid_loader, criterion, device, desc=f"epoch {epoch} valid")
             row.update(valid_loss=valid["loss"], valid_accuracy=valid["accuracy"],
                        seconds=train["seconds"] + valid["seconds"], best=valid["loss"] < best_loss)
             if row["best"]:

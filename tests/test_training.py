@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import training
+from helpers import lessons, training
 from helpers.training import (autocast, cpu_flags, describe_hardware, evaluate, fit, hardware_summary,
                               make_reproducible, native_bf16, training_precision)
 
@@ -144,3 +144,58 @@ def test_fit_without_validation_trains_every_epoch_and_keeps_the_last_weights(tm
     assert len(lines) == 3 and "valid" not in lines[0]
     saved = torch.load(tmp_path / "last.pt")
     assert all(torch.equal(saved[name], value) for name, value in model.state_dict().items())
+
+
+def test_fit_is_lesson_1s_loop():
+    """fit's numbers are those of lesson 1's train_epoch / evaluate run by hand (float32)."""
+    def trained(by_fit):
+        torch.manual_seed(0)
+        model = Tiny()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+        criterion = nn.BCEWithLogitsLoss()
+        if by_fit:
+            return fit(model, batches(), batches(4, seed=1), optimizer, criterion, 2, "cpu", precision="fp32")
+        rows = []
+        for _ in range(2):
+            train = lessons.train_epoch(model, batches(), optimizer, criterion, "cpu")
+            valid = lessons.evaluate(model, batches(4, seed=1), criterion, "cpu")
+            rows.append((train["loss"], train["accuracy"], valid["loss"], valid["accuracy"]))
+        return rows
+
+    history = trained(by_fit=True)
+    assert [(row["train_loss"], row["train_accuracy"], row["valid_loss"], row["valid_accuracy"])
+            for row in history] == trained(by_fit=False)
+
+
+def test_fit_trains_in_bf16_through_lesson_1s_epoch(monkeypatch):
+    seen = []
+
+    def spy(model, loader, optimizer, criterion, device):
+        seen.append(type(model))
+        return lessons.train_epoch(model, loader, optimizer, criterion, device)
+
+    monkeypatch.setattr(training, "train_epoch", spy)
+    model = Tiny()
+    fit(model, batches(), None, torch.optim.SGD(model.parameters(), lr=0.1), nn.BCEWithLogitsLoss(), 2, "cpu",
+        precision="bf16")
+    assert seen == [training.AutocastForward] * 2
+    assert model.seen_dtype == torch.bfloat16                  # the forward ran under autocast
+    wrapped = training.AutocastForward(model, "cpu", "bf16")
+    assert wrapped(torch.randn(2, 3, 4), None).dtype == torch.float32   # the loss sees float32 logits
+
+
+def test_loss_and_correct_handles_one_logit_and_one_per_class():
+    logits = torch.tensor([[2.0], [-1.0], [0.5]])
+    loss, correct = lessons.loss_and_correct(logits, torch.tensor([1, 1, 0]), nn.BCEWithLogitsLoss())
+    assert correct == 1 and loss.item() == pytest.approx(
+        nn.functional.binary_cross_entropy_with_logits(logits.squeeze(1), torch.tensor([1.0, 1.0, 0.0])).item())
+    logits = torch.tensor([[0.1, 2.0, 0.3], [3.0, 0.0, 0.0]])
+    loss, correct = lessons.loss_and_correct(logits, torch.tensor([1, 2]), nn.CrossEntropyLoss())
+    assert correct == 1 and loss.item() == pytest.approx(
+        nn.functional.cross_entropy(logits, torch.tensor([1, 2])).item())
+
+
+def test_fit_refuses_an_empty_loader():
+    model = Tiny()
+    with pytest.raises(ValueError, match="valid_loader has no batches"):
+        fit(model, batches(), [], torch.optim.SGD(model.parameters(), lr=0.1), nn.BCEWithLogitsLoss(), 1, "cpu")

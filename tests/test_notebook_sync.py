@@ -1,0 +1,120 @@
+"""One copy of the lesson code: helpers/lessons.py is what the notebooks' `#@save` cells give.
+
+The notebooks define their models (and lesson 1 its training epoch) in cells a student can
+edit; `python -m helpers.sync` copies the marked cells into helpers/lessons.py, which the
+library imports. These tests fail when a marked cell and the library differ, when a lesson
+stops marking its model cells, and when the generator would accept a cell it must refuse.
+"""
+import ast
+import json
+
+import pytest
+
+from helpers import lessons, models, sync, training
+
+# What each lesson must define in its own #@save cells (lesson 5 reuses lesson 4's CNN).
+LESSON_CODE = {
+    "01_simple_rnn.ipynb": {"SimpleRNN", "loss_and_correct", "train_epoch", "evaluate"},
+    "02_upgraded_sentiment.ipynb": {"reverse_within_length", "PackedRNN", "PackedLSTM", "BiLSTM"},
+    "03_faster_sentiment.ipynb": {"length_mask", "FastText"},
+    "04_convolutional_sentiment.ipynb": {"CNN"},
+    "05_multiclass_questions.ipynb": set(),
+    "06_transformers_sentiment.ipynb": {"encoder_features", "BERTGRUSentiment", "PackedGRU", "GRUHead"},
+}
+
+
+def code_cells(path):
+    return [sync.cell_source(cell) for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]
+            if cell["cell_type"] == "code"]
+
+
+def helper_imports(source):
+    """Names a cell imports from the course's helpers (`from helpers.x import a, b`)."""
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return set()
+    return {alias.asname or alias.name for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("helpers")
+            for alias in node.names}
+
+
+def test_the_library_copy_is_what_the_notebooks_save():
+    diff = sync.differences()
+    assert diff == "", f"helpers/lessons.py differs from the notebooks; run python -m helpers.sync\n{diff}"
+
+
+def test_every_lesson_marks_its_own_model_cells():
+    notebooks = {path.name: path for path in sync.lesson_notebooks()}
+    assert set(LESSON_CODE) <= set(notebooks), f"lessons missing: {set(LESSON_CODE) - set(notebooks)}"
+    for name, path in notebooks.items():
+        saved = {defined for cell in sync.saved_cells(path) for defined in cell.names}
+        assert LESSON_CODE.get(name, set()) <= saved, f"{name} does not save {LESSON_CODE[name] - saved}"
+        cells = code_cells(path)
+        shadowed = saved & set().union(*(helper_imports(source) for source in cells))
+        assert not shadowed, f"{name} imports {shadowed} from the helpers but also defines them"
+        assert not any("show_source(" in source for source in cells), f"{name} still prints library source"
+
+
+def test_lesson_5_uses_lesson_4s_cnn_from_the_library():
+    path = next(path for path in sync.lesson_notebooks() if path.name.startswith("05_"))
+    assert "CNN" in set().union(*(helper_imports(source) for source in code_cells(path)))
+
+
+def test_the_library_runs_the_lessons_objects():
+    assert models.CNN is lessons.CNN and models.GRUHead is lessons.GRUHead
+    assert training.evaluate is lessons.evaluate and training.train_epoch is lessons.train_epoch
+    assert training.loss_and_correct is lessons.loss_and_correct
+
+
+def notebook(path, *sources):
+    cells = [{"cell_type": "code", "id": f"c{index}", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": source} for index, source in enumerate(sources)]
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+
+
+def test_a_changed_cell_is_reported_until_regenerated(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    target = tmp_path / "lessons.py"
+    notebook(folder / "01_one.ipynb", "#@save\ndef double(x):\n    return 2 * x", "print(double(2))")
+    assert sync.main(["--notebooks", str(folder), "--target", str(target)]) == 0
+    assert "def double(x):\n    return 2 * x" in target.read_text()
+    assert sync.main(["--check", "--notebooks", str(folder), "--target", str(target)]) == 0
+
+    notebook(folder / "01_one.ipynb", "#@save\ndef double(x):\n    return x + x")
+    assert sync.main(["--check", "--notebooks", str(folder), "--target", str(target)]) == 1
+    assert "+    return x + x" in capsys.readouterr().err
+    namespace = {}
+    exec(sync.generate(folder), namespace)
+    assert namespace["double"](3) == 6
+
+
+@pytest.mark.parametrize("sources,message", [
+    (["#@save\nprint('hello')"], "holds only def, class and constants"),
+    (["#@save\nimport math\ndef f():\n    return math.pi"], "holds only def, class and constants"),
+    (["#@save\ndef f():\n    return undefined_helper()"], "undefined_helper"),
+    (["#@save\ndef f(:\n    pass"], "not plain Python"),
+    (["#@save\ndef f():\n    return 1", "#@save\ndef f():\n    return 2"], "defines 'f' again"),
+])
+def test_cells_the_library_cannot_take_are_refused_with_their_place(tmp_path, sources, message):
+    notebook(tmp_path / "02_two.ipynb", *sources)
+    with pytest.raises(sync.SyncError, match=message) as refused:
+        sync.generate(tmp_path)
+    assert "notebooks/02_two.ipynb, cell c" in str(refused.value)
+    assert sync.main(["--notebooks", str(tmp_path), "--target", str(tmp_path / "out.py")]) == 2
+    assert not (tmp_path / "out.py").exists()
+
+
+def test_only_the_first_line_marks_a_cell_and_other_notebooks_are_ignored(tmp_path):
+    notebook(tmp_path / "03_three.ipynb", "x = 1\n#@save\ndef not_saved():\n    pass",
+             "#@save  (the library keeps a copy)\nLIMIT = 3")
+    notebook(tmp_path / "scratch.ipynb", "#@save\ndef scratch():\n    pass")
+    text = sync.generate(tmp_path)
+    assert "LIMIT = 3" in text and "not_saved" not in text and "scratch" not in text
+
+
+def test_a_folder_without_lesson_notebooks_is_refused(tmp_path):
+    with pytest.raises(sync.SyncError, match="no lesson notebooks"):
+        sync.generate(tmp_path)
