@@ -1,7 +1,7 @@
 """Run the course's notebooks headlessly with papermill and summarise their results.
 
     python -m helpers.run --profile {smoke,full} [--only 1,3,A] [--notebooks DIR] [--data-dir DIR]
-                          [--output-dir DIR] [--inplace] [--readme]
+                          [--output-dir DIR] [--inplace] [--readme] [--quiet | --log-output]
 
 The notebooks are found in `--notebooks` (default: the checkout's `notebooks/`, or the
 working folder outside a checkout): numbered lessons (`01_simple_rnn.ipynb`) and lettered
@@ -15,6 +15,12 @@ and the run ends with `summary.md` / `summary.json` there. Without `--output-dir
 output folder is the profile's default (see `helpers.course`: the checkout's `results/` for
 the full profile, `results-smoke/` for the smoke one). A failing notebook is reported and
 the others still run; the exit code is then 1.
+
+The console shows one line per notebook (its test accuracy and minutes, or its error) and
+the summary table; `--log-output` streams the notebooks' own output too, `--quiet` prints
+the summary only. Inside the kernels progress bars stay off (`helpers.progress`: a batch
+run has no one watching), so training prints one line per epoch; the kernels talk to the
+runner over Unix sockets, not TCP.
 """
 from __future__ import annotations
 
@@ -28,8 +34,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-from tqdm import tqdm
 
 from .course import checkout_root, default_output_dir, get_profile, PROFILES
 from .files import atomic_path
@@ -139,8 +143,24 @@ def notebook_parameters(lesson: Lesson, values: dict) -> dict:
     return {name: value for name, value in values.items() if name in known and value is not None}
 
 
-def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool, parameters: dict | None = None) -> dict:
-    """Run one notebook with papermill `parameters`; return its summary row (with "error" on failure)."""
+def kernel_config(socket_dir: Path):
+    """Settings for the kernel that runs a notebook: on Unix, it talks to the runner over Unix sockets in
+    `socket_dir` (IPC transport: nothing listens on the network, so ipykernel has no reason to warn that
+    TCP is unencrypted); on Windows, which has no IPC transport, the default local TCP."""
+    from traitlets.config import Config
+
+    if os.name == "nt":
+        return Config()
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(socket_dir) / "kernel")}})
+
+
+def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool = False,
+            parameters: dict | None = None) -> dict:
+    """Run one notebook with papermill `parameters`; return its summary row (with "error" on failure).
+
+    `log_output`: stream the notebook's printed output to this console as it runs (for debugging;
+    off by default, so the console shows one line per notebook).
+    """
     import papermill
 
     folder = output_dir / lesson.stem
@@ -151,12 +171,16 @@ def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool, p
     failed_copy = folder / f"{lesson.stem}.failed.ipynb"
     failed_copy.unlink(missing_ok=True)
     start = time.time()
-    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+    # the sockets in a short folder of their own: a Unix socket's path may not exceed about 100 bytes
+    with tempfile.TemporaryDirectory(dir=folder) as scratch, \
+            tempfile.TemporaryDirectory(prefix="sentiment-kernel-") as sockets:
         partial = Path(scratch) / executed.name
         try:
             papermill.execute_notebook(str(lesson.path), str(partial), parameters=notebook_parameters(
                 lesson, parameters or {}), cwd=str(lesson.path.parent), kernel_name="python3", progress_bar=False,
-                log_output=log_output)
+                # streamed as written, not through papermill's logger (which has no handler here)
+                stdout_file=sys.stdout if log_output else None, stderr_file=sys.stderr if log_output else None,
+                config=kernel_config(Path(sockets)))
             os.replace(partial, executed)
             if inplace:
                 with atomic_path(lesson.path) as tmp:
@@ -258,6 +282,15 @@ def summary_markdown(rows: list[dict], commit: str) -> str:
             "notebook's run recorded.\n\n" + summary_table(rows))
 
 
+def result_line(row: dict) -> str:
+    """A notebook's result in a few words: its test accuracy (and the going-further one) or its error, and minutes."""
+    if "error" in row:
+        return f"FAILED in {row['minutes']:.1f} min: {row['error'].splitlines()[0]}"
+    beyond = row.get("beyond") or {}
+    extra = f", going further {beyond['test_accuracy']:.2%}" if beyond.get("test_accuracy") is not None else ""
+    return f"test accuracy {row['test_accuracy']:.2%}{extra} in {row['minutes']:.1f} min"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default=os.environ.get("SENTIMENT_PROFILE") or "full")
@@ -271,7 +304,10 @@ def main(argv: list[str] | None = None) -> int:
                         "the full profile, results-smoke/ for the smoke one; outside a checkout the same names "
                         "in the notebooks' folder)")
     parser.add_argument("--inplace", action="store_true", help="write the executed notebooks over the notebooks")
-    parser.add_argument("--quiet", action="store_true", help="do not stream the notebooks' output")
+    console = parser.add_mutually_exclusive_group()
+    console.add_argument("--quiet", action="store_true", help="print only the summary (no line per notebook)")
+    console.add_argument("--log-output", action="store_true", help="stream each notebook's printed output to the "
+                        "console as it runs (for debugging; progress bars stay off in batch runs)")
     parser.add_argument("--readme", action="store_true", help="also write the results table into README.md")
     args = parser.parse_args(argv)
     notebook_dir = (args.notebooks or default_notebook_dir()).resolve()
@@ -286,11 +322,14 @@ def main(argv: list[str] | None = None) -> int:
                   "RESULTS_DIR": str(output_dir) if args.output_dir else None}
     commit = git_commit()
     rows = []
-    for lesson in tqdm(lessons, desc=f"notebooks ({args.profile})", unit="notebook", file=sys.stderr):
-        row = execute(lesson, output_dir, args.inplace, log_output=not args.quiet, parameters=parameters)
+    for number, lesson in enumerate(lessons, 1):
+        if not args.quiet:   # the line is finished with the notebook's result: one line per notebook
+            print(f"[{number}/{len(lessons)}] {lesson.stem} ({args.profile}) ...",
+                  end="\n" if args.log_output else " ", file=sys.stderr, flush=True)
+        row = execute(lesson, output_dir, args.inplace, log_output=args.log_output, parameters=parameters)
         rows.append(row)
-        status = f"FAILED: {row['error'].splitlines()[0]}" if "error" in row else f"{row['test_accuracy']:.2%}"
-        tqdm.write(f"[{lesson.stem}] {status} in {row['minutes']:.1f} min", file=sys.stderr)
+        if not args.quiet:
+            print(result_line(row), file=sys.stderr, flush=True)
     # this run's rows and those of earlier runs into the same folder
     everything = collect_rows(output_dir, discover(notebook_dir))
     with atomic_path(output_dir / "summary.json") as tmp:

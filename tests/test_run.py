@@ -1,5 +1,6 @@
-"""The papermill batch runner: ordering, summaries, failure handling, in-place runs."""
+"""The papermill batch runner: ordering, summaries, failure handling, in-place runs, its console."""
 import json
+import re
 
 import nbformat
 import pytest
@@ -189,3 +190,55 @@ assert pathlib.Path(DATA_DIR).is_absolute() and pathlib.Path(DATA_DIR).is_dir(),
     monkeypatch.setenv("SENTIMENT_DATA_DIR", "data")   # relative to here, not to the notebooks' folder
     assert main(lessons, "--profile", "smoke", "--only", "1", "--output-dir", "out") == 0
     assert (tmp_path / "out" / "01_good" / "metrics.json").is_file()
+
+
+SAYS_WHETHER_INTERACTIVE = """
+from helpers.progress import interactive
+print("interactive:", interactive())
+for step in range(3):
+    print("a line the kernel prints", step)
+"""
+
+
+def test_console_shows_one_line_per_notebook_and_nothing_from_the_kernels(lessons, tmp_path, capfd, monkeypatch):
+    """Kernels over Unix sockets (no TCP warning), their output kept in the executed notebook only, and
+    progress bars off inside them: papermill runs cells without a front end."""
+    monkeypatch.delenv("SENTIMENT_PROGRESS", raising=False)
+    _write_notebook(lessons / "01_good.ipynb", [SAYS_WHETHER_INTERACTIVE, WRITE_METRICS], parameters='NAME = "01_good"')
+    out = tmp_path / "out"
+    assert runner.main(["--notebooks", str(lessons), "--profile", "smoke", "--only", "1,3", "--output-dir",
+                        str(out)]) == 0
+    captured = capfd.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 2, captured.err
+    for number, (line, stem) in enumerate(zip(lines, ["01_good", "03_good"]), 1):
+        assert re.fullmatch(rf"\[{number}/2\] {stem} \(smoke\) \.\.\. test accuracy 75\.00% in \d+\.\d min", line)
+    assert "without encryption" not in captured.err + captured.out and "a line the kernel prints" not in captured.out
+    executed = nbformat.read(out / "01_good" / "01_good.ipynb", as_version=4)
+    assert any("interactive: False" in output.get("text", "") for cell in executed.cells for output in cell.outputs)
+
+
+def test_log_output_streams_the_kernels_output(lessons, tmp_path, capfd):
+    _write_notebook(lessons / "01_good.ipynb", [SAYS_WHETHER_INTERACTIVE, WRITE_METRICS], parameters='NAME = "01_good"')
+    assert runner.main(["--notebooks", str(lessons), "--profile", "smoke", "--only", "1", "--log-output",
+                        "--output-dir", str(tmp_path / "out")]) == 0
+    captured = capfd.readouterr()
+    assert "a line the kernel prints 2" in captured.out + captured.err
+    with pytest.raises(SystemExit):
+        runner.main(["--notebooks", str(lessons), "--quiet", "--log-output"])   # one or the other
+
+
+def test_kernels_talk_over_unix_sockets_in_the_given_folder(tmp_path):
+    config = runner.kernel_config(tmp_path)
+    if runner.os.name == "nt":
+        assert "KernelManager" not in config
+    else:
+        assert config.KernelManager.transport == "ipc" and config.KernelManager.ip == str(tmp_path / "kernel")
+
+
+def test_result_line_gives_accuracy_going_further_and_errors():
+    assert runner.result_line({"test_accuracy": 0.8, "minutes": 1.25}) == "test accuracy 80.00% in 1.2 min"
+    assert runner.result_line({"test_accuracy": 0.8, "beyond": {"test_accuracy": 0.9}, "minutes": 2}) == (
+        "test accuracy 80.00%, going further 90.00% in 2.0 min")
+    assert runner.result_line({"error": "ValueError: bad\ntraceback", "minutes": 0.5}) == (
+        "FAILED in 0.5 min: ValueError: bad")
