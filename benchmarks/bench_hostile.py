@@ -6,7 +6,7 @@
 The requests are tests/deploy_support.py's `heavy_requests` (64 texts of 15,620 one-character tokens, of
 distinct new words, of symbol runs and chunks: 0.93 to 1.0 MB each). Every (function, case) runs --repeat
 times, each time in a fresh Python that loads the model and then sends that case's requests
-(deploy_support.PROBE), so a run's peak RSS (ru_maxrss) is the loaded model plus that case alone, and the
+(deploy_support.PROBE), so a run's peak RSS (VmHWM) is the loaded model plus that case alone, and the
 first request meets a cold spaCy string table, as a fresh Lambda container does. Seconds are each request's
 wall time through the handler (JSON parsing, checks, tokenizing, the model, the response).
 

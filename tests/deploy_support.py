@@ -178,16 +178,19 @@ def heavy_requests(names=HEAVY_REQUESTS) -> dict[str, list[str]]:
 
 # Run in a fresh Python (`python -c PROBE <repo> <function> <case>...`): build the cases' bodies, load the
 # handler's model, send each case's requests, print JSON {"baseline_rss_mb", "cases": {case: {"seconds", "statuses",
-# "peak_rss_mb"}}}. ru_maxrss is the process's peak so far, so each case's figure includes those before it.
+# "peak_rss_mb"}}}. The peak is the process's so far (VmHWM), so each case's figure includes those before it.
+# Not ru_maxrss: Linux carries it across exec, so a probe started from a big process (pytest after hundreds
+# of tests) reports its parent's size at the fork. VmHWM belongs to the address space exec makes anew.
 PROBE = r"""
-import json, resource, sys, time
+import json, sys, time
 repo, function_name, cases = sys.argv[1], sys.argv[2], sys.argv[3:]
 sys.path[:0] = [repo, repo + "/tests"]
 from deploy_support import heavy_requests
 requests = heavy_requests(cases)  # first: building them must not count in the peaks below
 from deployment import handler
 def peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 function = getattr(handler, function_name)
 assert function({"httpMethod": "GET"}, None)["statusCode"] == 200
 report = {"baseline_rss_mb": peak_mb(), "cases": {}}
