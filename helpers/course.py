@@ -6,11 +6,16 @@ the run profiles, the environment variables (`SENTIMENT_PROFILE`, `SENTIMENT_DAT
 `SENTIMENT_TRANSFORMER`, `SENTIMENT_THREADS`), the checkout (when there is one) and the
 small data shipped inside the package. The library below takes explicit arguments.
 
-A lesson starts with one call and ends with one:
+A lesson starts with one call and ends with one, both in collapsed cells (bookkeeping,
+not the lesson):
 
     run = start_lesson("03_faster_sentiment", profile=PROFILE, data_dir=DATA_DIR, ...)
     ...
-    run.record(test_accuracy=test["accuracy"], test_loss=test["loss"], history=history, ...)
+    run.record(model=model, test=test, history=history, splits=loaders, vocab=vocab,
+               dataset="imdb", ..., export=dict(name="sentiment", task="sentiment", ...))
+
+`record` derives the counts, parameters and training time from the objects themselves and
+says in one line what it wrote; neither call prints a machine path.
 
 Where a run writes (metrics, plots, exported bundles):
 
@@ -26,6 +31,7 @@ Where a run writes (metrics, plots, exported bundles):
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -124,6 +130,13 @@ def lesson_data_dir(profile: Profile, explicit=None, environ=os.environ) -> Path
     return FIXTURE_DATA_DIR if profile.fixture_data else None
 
 
+def describe_data(directory: Path | None) -> str:
+    """Where a lesson's data comes from, in words (no machine path in a notebook's output)."""
+    if directory is None:
+        return "downloaded once into the cache"
+    return "sample shipped with the course" if directory == FIXTURE_DATA_DIR else "local data folder"
+
+
 def offline_encoder(profile: Profile, data_directory: Path | None) -> Profile:
     """`profile` with its encoder set to `<data dir>/../models/all-MiniLM-L6-v2` when it has none and that
     folder exists (a machine without internet keeps its models beside its data)."""
@@ -217,19 +230,118 @@ class LessonRun:
             raise ValueError(f"a bundle name is one plain folder name like 'sentiment', not {name!r}")
         return self.bundles_dir / name
 
-    def record(self, *, test_accuracy: float, test_loss: float, **lesson) -> Path:
-        """Write `<results_dir>/metrics.json` (see `results.RunRecord`) and return its path.
+    def where(self, path: Path) -> str:
+        """`path` as a reader can follow it without this machine's folders: relative to the checkout when inside
+        it ("results/03_faster_sentiment/metrics.json"), else from the output folder's name."""
+        path = Path(path)
+        for base in (checkout_root(), self.output_dir.parent):
+            if base is not None and path.is_relative_to(base):
+                return path.relative_to(base).as_posix()
+        return path.name
 
-        `lesson` holds what only this lesson knows (dataset, sizes, history, "beyond", ...);
-        the run's own facts (profile, epochs, seed, device, precision, hardware, commit,
-        versions) are filled in here.
+    def record(self, *, model, test: Mapping, history: list[dict] | None = None, splits: Mapping | None = None,
+               vocab=None, beyond: Mapping | None = None, export: Mapping | None = None, **lesson) -> Path:
+        """Write `<results_dir>/metrics.json` (see `results.RunRecord`), export a bundle when asked, say both
+        in a line each, and return the metrics file's path.
+
+        A lesson passes its objects; the fields are derived here (see `result_fields`):
+        `model` (the trained model: "model" its class name, "params" its trainable parameters),
+        `test` (`evaluate`'s result on the test set), `history` (`fit`'s: "history" and
+        "train_seconds"), `splits` ({"train": ..., "valid": ..., "test": ...}: datasets or
+        their loaders, for "n_train", ...), `vocab` ("vocab_size").
+        `beyond`: the going-further run as a dict with the same keys (model, test, history,
+        splits, vocab) and its own ("how", ...); written as metrics' "beyond".
+        `export`: a bundle for the deployment (see `export_result`), of the main result, or
+        under `beyond["export"]` of the going-further one.
+        `lesson`: what only this lesson knows (dataset, vectors, ...); a derived field given
+        here wins. The run's own facts (profile, epochs, seed, device, precision, hardware,
+        commit, versions) are filled in by `RunRecord`.
         """
         from .results import RunRecord, write_record
 
+        fields = {**result_fields(model=model, test=test, history=history, splits=splits, vocab=vocab), **lesson}
+        exports = []
+        if export is not None:
+            exports.append((export, {"model": model, "vocab": vocab, "test": test}))
+        if beyond is not None:
+            beyond = dict(beyond)
+            beyond_export = beyond.pop("export", None)
+            parts = {key: beyond.pop(key, None) for key in ("model", "test", "history", "splits", "vocab")}
+            fields["beyond"] = {**result_fields(**parts), **beyond}
+            if beyond_export is not None:
+                how = beyond.get("how")
+                exports.append((beyond_export, {"model": parts["model"], "vocab": parts["vocab"] or vocab,
+                                                "test": parts["test"],
+                                                "notes": f"going-further model: {how}" if how else None}))
+        test_accuracy, test_loss = fields.pop("test_accuracy"), fields.pop("test_loss")
         record = RunRecord.create(notebook=self.notebook, profile=self.profile.name, seed=self.seed,
                                   epochs=self.epochs, device=self.device, precision=self.precision,
-                                  test_accuracy=test_accuracy, test_loss=test_loss, lesson=lesson)
-        return write_record(record, self.results_dir)
+                                  test_accuracy=test_accuracy, test_loss=test_loss, lesson=fields)
+        path = write_record(record, self.results_dir)
+        extra = fields.get("beyond", {}).get("test_accuracy")
+        print(f"recorded: test accuracy {test_accuracy:.2%}"
+              + (f" (going further {extra:.2%})" if extra is not None else "") + f" in {self.where(path)}")
+        for request, defaults in exports:
+            self.export_result(request, **defaults)
+        return path
+
+    def export_result(self, request: Mapping, *, model=None, vocab=None, test: Mapping | None = None,
+                      notes: str | None = None) -> Path:
+        """Export a bundle to `bundle_dir(request["name"])` and say where it went, in one line.
+
+        `request`: `export.BundleInfo`'s fields that only the lesson knows ("name", "task",
+        "labels", "bigrams", "min_length", "notes") plus "tokenizer" and optionally
+        "check_texts" (checked for ONNX parity before the bundle is kept), "model",
+        "vocab" and "test" (defaults: the keyword arguments, i.e. the recorded result).
+        The provenance (notebook, profile, test accuracy) is filled in here.
+        """
+        from .export import BundleInfo, export_bundle
+
+        request = dict(request)
+        model = request.pop("model", model)
+        vocab = request.pop("vocab", vocab)
+        test = request.pop("test", test)
+        tokenizer = request.pop("tokenizer", None)
+        check_texts = request.pop("check_texts", None)
+        missing = [name for name, value in (("model", model), ("vocab", vocab), ("tokenizer", tokenizer))
+                   if value is None]
+        if missing:
+            raise ValueError(f"export needs {', '.join(missing)}: pass them in the export request")
+        request.setdefault("notes", notes)
+        info = BundleInfo(**request, source_notebook=self.notebook, profile=self.profile.name,
+                          test_accuracy=None if test is None else test["accuracy"])
+        bundle = export_bundle(model, vocab, tokenizer, self.bundle_dir(info.name), info, check_texts=check_texts)
+        size = sum(file.stat().st_size for file in bundle.iterdir() if file.is_file())
+        print(f"exported bundle {info.name} ({type(model).__name__}, {info.task}, {size / 1e6:.1f} MB) "
+              f"to {self.where(bundle)}")
+        return bundle
+
+
+def _count(split) -> int:
+    """Examples in a split given as a dataset or as its DataLoader."""
+    return len(split.dataset) if hasattr(split, "dataset") else len(split)
+
+
+def result_fields(*, model=None, test: Mapping | None = None, history: list[dict] | None = None,
+                  splits: Mapping | None = None, vocab=None) -> dict:
+    """The metrics.json fields a result's objects give: "test_accuracy"/"test_loss" from `test`,
+    "history" and "train_seconds" (its epochs' seconds summed) from `history`, "n_<split>" from
+    `splits`, "vocab_size" from `vocab`, "model" (class name) and "params" (trainable) from `model`.
+    Objects left at None give no fields."""
+    from .models import count_parameters
+
+    fields = {}
+    if test is not None:
+        fields.update(test_accuracy=float(test["accuracy"]), test_loss=float(test["loss"]))
+    if history is not None:
+        fields.update(history=list(history), train_seconds=sum(row["seconds"] for row in history))
+    for name, split in (splits or {}).items():
+        fields[f"n_{name}"] = _count(split)
+    if vocab is not None:
+        fields["vocab_size"] = len(vocab)
+    if model is not None:
+        fields.update(model=type(model).__name__, params=count_parameters(model))
+    return fields
 
 
 def start_lesson(notebook: str, *, profile: str | None = None, data_dir=None, epochs: int = 5,
@@ -269,8 +381,8 @@ def start_lesson(notebook: str, *, profile: str | None = None, data_dir=None, ep
         precision=training_precision(torch_device, precision or environ.get("SENTIMENT_PRECISION") or "auto"),
         threads=reproducible["threads"], output_dir=output_dir, bundles_dir=bundles)
     run.results_dir.mkdir(parents=True, exist_ok=True)
-    source = "shipped sample data" if data_directory == FIXTURE_DATA_DIR else data_directory or "download"
-    print(f"profile {chosen.name} | data {source} | {run.epochs} epoch(s) | device {device_name(run.device)} "
+    print(f"profile {chosen.name} | data: {describe_data(data_directory)} | {run.epochs} epoch(s) "
+          f"| device {device_name(run.device)} "
           f"| training precision {run.precision} | seed {seed}")
     if chosen.sample:
         print(f"{chosen.name} profile: {chosen.sample} examples per split, {run.epochs} epoch(s). It checks the "

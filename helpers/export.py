@@ -193,10 +193,7 @@ def export_bundle(model, vocab: Vocab, tokenizer: Tokenizer, destination: str | 
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         if check_texts:
             check_parity(model, tmp, check_texts)
-    size = sum(path.stat().st_size for path in destination.iterdir())
-    print(f"exported {name} ({type(model).__name__}, {task}) to {destination}: {size / 1e6:.1f} MB, "
-          f"version {meta['version']}")
-    return destination
+    return destination   # the caller says where it went (the course layer in words, not a machine path)
 
 
 def read_bundle_meta(bundle: str | os.PathLike, verify: bool = True) -> dict:

@@ -143,21 +143,78 @@ def test_bundle_names_stay_inside_their_folder(fake_checkout, no_course_env):
             run.bundle_dir(bad)
 
 
-def test_record_is_written_once_with_the_runs_facts(fake_checkout, no_course_env):
+def test_record_is_written_once_with_the_runs_facts(fake_checkout, no_course_env, capsys):
     run = course.start_lesson("03_x", profile="smoke", device="cpu", seed=7)
-    path = run.record(test_accuracy=0.5, test_loss=0.25, dataset="imdb", history=[{"epoch": 1}],
-                      beyond={"test_accuracy": 0.6})
+    capsys.readouterr()
+    model = torch.nn.Linear(3, 1)
+    model.bias.requires_grad_(False)                      # frozen weights are not counted as params
+    history = [{"epoch": 1, "seconds": 1.5}, {"epoch": 2, "seconds": 2.0}]
+    path = run.record(model=model, test={"accuracy": 0.5, "loss": 0.25}, history=history,
+                      splits={"train": [0] * 4, "valid": torch.utils.data.DataLoader([0, 1]), "test": [0] * 3},
+                      vocab=["<unk>", "<pad>", "good"], dataset="imdb",
+                      beyond={"test": {"accuracy": 0.6, "loss": 0.2}, "how": "longer", "splits": {"train": [0] * 6}})
     assert path == run.results_dir / "metrics.json"
     record = json.loads(path.read_text())
     assert {key: record[key] for key in ("notebook", "profile", "seed", "epochs", "test_accuracy", "dataset")} == {
         "notebook": "03_x", "profile": "smoke", "seed": 7, "epochs": 1, "test_accuracy": 0.5, "dataset": "imdb"}
+    # derived from the objects passed: counts, parameters, training seconds, class name
+    assert {key: record[key] for key in ("n_train", "n_valid", "n_test", "vocab_size", "params", "train_seconds",
+                                         "model", "test_loss")} == {
+        "n_train": 4, "n_valid": 2, "n_test": 3, "vocab_size": 3, "params": 3, "train_seconds": 3.5,
+        "model": "Linear", "test_loss": 0.25}
+    assert record["beyond"] == {"test_accuracy": 0.6, "test_loss": 0.2, "n_train": 6, "how": "longer"}
     assert record["hardware"]["precision"] == run.precision and record["hardware"]["versions"]["torch"]
     assert record["device"].startswith("cpu ") and f"{record['hardware']['threads']} threads" in record["device"]
-    assert record["course_version"] == helpers.__version__ and record["beyond"] == {"test_accuracy": 0.6}
-    assert set(record) == {f for f in RunRecord.__dataclass_fields__ if f != "lesson"} | {"dataset", "history",
-                                                                                          "beyond"}
+    assert record["course_version"] == helpers.__version__
+    assert set(record) == {f for f in RunRecord.__dataclass_fields__ if f != "lesson"} | {
+        "dataset", "history", "beyond", "n_train", "n_valid", "n_test", "vocab_size", "params", "train_seconds",
+        "model"}
+    # one line, no machine path: the file named from the checkout
+    assert capsys.readouterr().out == ("recorded: test accuracy 50.00% (going further 60.00%) in "
+                                       "results-smoke/03_x/metrics.json\n")
     with pytest.raises(ValueError, match="epochs: filled in by the run itself"):
-        run.record(test_accuracy=0.5, test_loss=0.25, epochs=3)
+        run.record(model=model, test={"accuracy": 0.5, "loss": 0.25}, epochs=3)
+
+
+def test_record_exports_the_going_further_model_with_its_provenance(fake_checkout, no_course_env, capsys,
+                                                                    monkeypatch):
+    from helpers import export
+
+    calls = []
+
+    def fake_export(model, vocab, tokenizer, destination, info, check_texts=None):
+        calls.append((model, vocab, tokenizer, destination, info, check_texts))
+        destination.mkdir(parents=True)
+        (destination / "model.onnx").write_bytes(b"x" * 2_000_000)
+        return destination
+
+    monkeypatch.setattr(export, "export_bundle", fake_export)
+    run = course.start_lesson("04_x", profile="smoke", device="cpu")
+    capsys.readouterr()
+    first, better = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    run.record(model=first, test={"accuracy": 0.5, "loss": 0.3}, vocab="vocab",
+               beyond={"model": better, "test": {"accuracy": 0.7, "loss": 0.2}, "how": "6 epochs",
+                       "export": {"name": "sentiment-cnn", "task": "sentiment", "labels": ["neg", "pos"],
+                                  "tokenizer": "tok", "min_length": 5, "check_texts": ["a"]}})
+    (model, vocab, tokenizer, destination, info, check_texts), = calls
+    assert model is better and vocab == "vocab" and tokenizer == "tok" and check_texts == ["a"]
+    assert destination == run.bundle_dir("sentiment-cnn")
+    assert (info.test_accuracy, info.source_notebook, info.profile, info.min_length) == (0.7, "04_x", "smoke", 5)
+    assert info.notes == "going-further model: 6 epochs"
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "exported bundle sentiment-cnn (Linear, sentiment, 2.0 MB) to results-smoke/04_x/bundles/sentiment-cnn")
+    with pytest.raises(ValueError, match="export needs tokenizer"):
+        run.export_result({"name": "s", "task": "sentiment", "labels": ["neg", "pos"]}, model=first, vocab="v")
+
+
+def test_start_lesson_describes_its_data_without_a_machine_path(fake_checkout, no_course_env, tmp_path, capsys):
+    folder = tmp_path / "my-data"
+    folder.mkdir()
+    course.start_lesson("03_x", profile="smoke", device="cpu", data_dir=folder)
+    course.start_lesson("03_x", profile="smoke", device="cpu")
+    out = capsys.readouterr().out
+    assert "data: local data folder |" in out and "data: sample shipped with the course |" in out
+    assert str(tmp_path) not in out and "my-data" not in out
 
 
 def test_git_commit_inside_and_outside_a_checkout(tmp_path):
