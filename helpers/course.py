@@ -344,6 +344,18 @@ def result_fields(*, model=None, test: Mapping | None = None, history: list[dict
     return fields
 
 
+def quiet_widget_warning() -> None:
+    """Ignore tqdm's "IProgress not found" warning, which `tqdm.auto` (imported by huggingface_hub, so by
+    lesson 6's encoder) gives in a Jupyter kernel without ipywidgets. The course never draws widget bars
+    (`helpers.progress` uses text bars, in interactive use only), so the warning asks a student to install
+    something nothing needs. Only that one message is filtered."""
+    import warnings
+
+    from tqdm import TqdmWarning
+
+    warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
+
+
 def start_lesson(notebook: str, *, profile: str | None = None, data_dir=None, epochs: int = 5,
                  device: str = "auto", seed: int = 1234, results_dir=None, cache_dir=None,
                  precision: str | None = None, threads: int | None = None) -> LessonRun:
@@ -358,6 +370,7 @@ def start_lesson(notebook: str, *, profile: str | None = None, data_dir=None, ep
     from .results import device_name
     from .training import get_device, make_reproducible, training_precision
 
+    quiet_widget_warning()
     environ = os.environ
     chosen = get_profile(profile, environ)
     data_directory = lesson_data_dir(chosen, data_dir, environ)

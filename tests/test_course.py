@@ -241,3 +241,16 @@ def test_every_notebook_installs_the_pinned_version_from_the_one_url():
         assert installs == [url], f"{path.name}: its first cell must install {url}@v{{COURSE_VERSION}}"
         assert re.search(r'^COURSE_VERSION = "([^"]+)"$', first.source, re.M)[1] == helpers.__version__, path.name
         assert "check_version(COURSE_VERSION)" in first.source, path.name
+
+
+def test_only_tqdms_widget_warning_is_quieted(fake_checkout, no_course_env):
+    import warnings
+
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings(record=True) as caught:   # the filter goes when the block ends
+        warnings.simplefilter("always")
+        course.start_lesson("03_x", profile="smoke", device="cpu")
+        warnings.warn("IProgress not found. Please update jupyter and ipywidgets.", TqdmWarning)
+        warnings.warn("another tqdm warning", TqdmWarning)
+    assert [str(warning.message) for warning in caught] == ["another tqdm warning"]
