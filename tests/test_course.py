@@ -254,3 +254,29 @@ def test_only_tqdms_widget_warning_is_quieted(fake_checkout, no_course_env):
         warnings.warn("IProgress not found. Please update jupyter and ipywidgets.", TqdmWarning)
         warnings.warn("another tqdm warning", TqdmWarning)
     assert [str(warning.message) for warning in caught] == ["another tqdm warning"]
+
+
+def test_every_notebook_keeps_bookkeeping_collapsed_and_checks_some_output_by_tag():
+    """Set-up, start and record cells hidden in Jupyter and shown as a titled form in Colab; the parameters
+    cell visible; nbval markers as tags (not comments in the lesson's code), at least one output-checked cell
+    with a stored output to compare; a sentence on what each plot shows right after it."""
+    notebooks = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+    for path in notebooks:
+        cells = [cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+
+        def collapsed(cell):
+            return (cell.metadata.get("jupyter", {}).get("source_hidden") is True
+                    and cell.metadata.get("cellView") == "form" and cell.source.startswith("#@title "))
+
+        for needle in ("COURSE_VERSION = ", "start_lesson(", "run.record("):
+            holding = [cell for cell in cells if needle in cell.source]
+            assert holding and all(collapsed(cell) for cell in holding), f"{path.name}: {needle} not collapsed"
+        parameters = [cell for cell in cells if "parameters" in cell.metadata.get("tags", [])]
+        assert len(parameters) == 1 and not collapsed(parameters[0]), path.name
+        assert not any("NBVAL_" in cell.source for cell in cells), f"{path.name}: nbval marker in the source"
+        checked = [cell for cell in cells if "nbval-check-output" in cell.metadata.get("tags", [])]
+        assert any(cell.outputs and cell.execution_count is not None for cell in checked), path.name
+        for index, cell in enumerate(cells):
+            if re.search(r"^\s*plot_(history|confusion_matrix)\(", cell.source, re.M):
+                assert index + 1 < len(cells) and "describe_plot(" in cells[index + 1].source, (
+                    f"{path.name}: no describe_plot cell after {cell.source.splitlines()[0]!r}")
