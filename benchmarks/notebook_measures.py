@@ -2,7 +2,8 @@
 
     python benchmarks/notebook_measures.py [NOTEBOOK ...] [--rev REV] [--out FILE.json]
 
-Without notebooks: every `NN_name.ipynb` / `A_name.ipynb` in the checkout's `notebooks/`.
+Without notebooks: every `NN_name.ipynb` / `A_name.ipynb` in the checkout's `notebooks/`
+(with `--rev`, those committed there at that revision).
 `--rev REV` reads the notebooks as committed at git revision REV (`git show REV:path`)
 instead of the working tree, so a "before" figure can be measured at any time.
 
@@ -200,6 +201,19 @@ def read_notebook(path: Path, rev: str | None) -> nbformat.NotebookNode:
     return nbformat.reads(shown.stdout, as_version=4)
 
 
+def course_notebooks(rev: str | None) -> list[Path]:
+    """The lesson and appendix notebooks in the checkout's notebooks/ (as committed at `rev` when given)."""
+    if rev is None:
+        names = [path.name for path in (ROOT / "notebooks").glob("*.ipynb")]
+    else:
+        listed = subprocess.run(["git", "ls-tree", "--name-only", rev, "notebooks/"], cwd=ROOT, capture_output=True,
+                                text=True)
+        if listed.returncode != 0:
+            raise SystemExit(f"git ls-tree {rev} notebooks/ failed: {listed.stderr.strip()}")
+        names = [Path(line).name for line in listed.stdout.splitlines()]
+    return sorted(ROOT / "notebooks" / name for name in names if NOTEBOOK_NAME.fullmatch(name))
+
+
 def table(rows: list[dict]) -> str:
     """The measures as a Markdown table."""
     lines = ["| notebook | code lines | visible bookkeeping (set-up/record/export/marker) | share | "
@@ -218,8 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rev", help="measure the notebooks as committed at this git revision")
     parser.add_argument("--out", type=Path, help="also write the measures as JSON here")
     args = parser.parse_args(argv)
-    paths = args.notebooks or sorted(path for path in (ROOT / "notebooks").glob("*.ipynb")
-                                     if NOTEBOOK_NAME.fullmatch(path.name))
+    paths = args.notebooks or course_notebooks(args.rev)
     if args.rev is None:
         missing = [str(path) for path in paths if not path.is_file()]
         if missing:

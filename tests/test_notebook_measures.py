@@ -65,3 +65,10 @@ def test_main_prints_a_table_and_writes_json(tmp_path, capsys):
     assert measures.main([str(path), "--out", str(out)]) == 0
     assert "| 01_x | 19 | 15 (8/3/3/1) | 78.9% | 0 | 4 (" in capsys.readouterr().out
     assert json.loads(out.read_text())["notebooks"][0]["visible_bookkeeping"] == 15
+
+
+def test_rev_lists_the_notebooks_committed_at_that_revision():
+    names = [path.name for path in measures.course_notebooks("HEAD")]
+    assert "01_simple_rnn.ipynb" in names and all(measures.NOTEBOOK_NAME.fullmatch(name) for name in names)
+    row = measures.measure(measures.read_notebook(measures.ROOT / "notebooks" / "01_simple_rnn.ipynb", "HEAD"), "01")
+    assert row["code_lines"] > 0
