@@ -120,13 +120,22 @@ def absolute_environment_paths(environ=os.environ) -> None:
             environ[name] = str(path.resolve())
 
 
+MACHINE_PATH_PARAMETERS = ("DATA_DIR", "RESULTS_DIR")
+
+
 def strip_injected_parameters(path: Path) -> None:
-    """Drop papermill's injected-parameters cell, so a notebook run in place stays as written."""
+    """Drop papermill's injected-parameters cell, so a notebook run in place stays as written, and the
+    machine's paths papermill records in the notebook's metadata (input/output paths, folder parameters)."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
     notebook.cells = [cell for cell in notebook.cells
                       if "injected-parameters" not in cell.get("metadata", {}).get("tags", [])]
+    record = notebook.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        record.pop(key, None)
+    for name in MACHINE_PATH_PARAMETERS:
+        record.get("parameters", {}).pop(name, None)
     nbformat.write(notebook, path)
 
 

@@ -114,6 +114,9 @@ def test_inplace_writes_outputs_into_the_notebook_without_injected_cell(lessons,
     notebook = nbformat.read(lessons / "01_good.ipynb", as_version=4)
     assert not any("injected-parameters" in cell.metadata.get("tags", []) for cell in notebook.cells)
     assert "profile smoke" in notebook.cells[1].outputs[0]["text"]
+    recorded = notebook.metadata["papermill"]   # papermill's record, without this machine's paths
+    assert "input_path" not in recorded and "output_path" not in recorded
+    assert str(tmp_path) not in json.dumps(dict(notebook.metadata))
 
 
 def test_a_notebook_that_writes_no_metrics_is_a_failure(lessons, tmp_path):
