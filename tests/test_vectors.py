@@ -142,13 +142,17 @@ def test_parse_glove_text_malformed(lines, problem):
     assert "bad.txt" in str(err.value)
 
 
-def test_malformed_glove_file_is_a_data_error(tmp_path, tmp_cache):
+@pytest.mark.parametrize("content, problem", [
+    ("the 0.1 0.2\nof 0.3 oops\n", f"{NAME}.txt is malformed"),
+    ("the 0.1 0.2\nof nan 0.3\n", f"{NAME}.txt line 2 \\(word 'of'\\) has the value 'nan'"),
+])
+def test_bad_glove_file_is_a_data_error_and_not_cached(tmp_path, tmp_cache, content, problem):
     folder = tmp_path / "data" / "glove"
     folder.mkdir(parents=True)
-    (folder / f"{NAME}.txt").write_text("the 0.1 0.2\nof 0.3 oops\n", encoding="utf-8")
-    with pytest.raises(DataError, match=f"{NAME}.txt is malformed"):
+    (folder / f"{NAME}.txt").write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=problem):
         load_glove(NAME, folder.parent)
-    assert entries(tmp_cache / "vectors") == []
+    assert entries(tmp_cache / "vectors") == [] and leftovers(tmp_cache) == []
 
 
 # ---------------------------------------------------------------------------- embedding matrices
@@ -232,15 +236,6 @@ def test_parse_glove_text_refuses_values_that_are_not_finite(value):
 def test_parse_glove_text_names_the_line_of_a_value_that_is_not_a_number():
     with pytest.raises(DataError, match=r"bad.txt is malformed: line 2 \(word 'b'\) has '1,5', which is not a number"):
         parse_glove_text(["a 1 2", "b 1,5 2"], source="bad.txt")
-
-
-def test_glove_file_with_nan_is_refused_and_not_cached(tmp_path, tmp_cache):
-    folder = tmp_path / "data" / "glove"
-    folder.mkdir(parents=True)
-    (folder / f"{NAME}.txt").write_text("the 0.1 0.2\nof nan 0.3\n", encoding="utf-8")
-    with pytest.raises(DataError, match=f"{NAME}.txt line 2 \\(word 'of'\\) has the value 'nan'"):
-        load_glove(NAME, folder.parent)
-    assert entries(tmp_cache / "vectors") == [] and leftovers(tmp_cache) == []
 
 
 def test_zip_member_that_is_not_the_known_one_says_so_before_how_it_fails_to_parse(tmp_path, monkeypatch):
