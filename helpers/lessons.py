@@ -215,7 +215,8 @@ class CNN(nn.Module):
     words, max-over-time pooling keeps each filter's strongest match, dropout, linear.
 
     text: [batch, time], at least max(filter_sizes) long (the collate pads short
-    input). Windows that lie wholly in padding are left out of the max, so a
+    input). Windows that reach into the padding are left out of the max (a review
+    shorter than a filter keeps its one window, padded with zero vectors), so a
     review scores the same alone or in a padded batch.
     """
 
