@@ -315,3 +315,34 @@ def predict(model: nn.Module, texts: str | Sequence[str], tokenizer: Tokenizer, 
     ids, lengths = encode_texts([texts] if single else list(texts), tokenizer, vocab, bigrams, min_length)
     probs = probabilities(model, ids if batch_first else ids.t(), lengths, device)
     return probs[0] if single else probs
+
+
+def most_confident_mistakes(model: nn.Module, loader, texts: Sequence[str], device="cpu", k: int = 5,
+                            batch_size: int = 64) -> list[dict]:
+    """The `k` examples of `loader`'s dataset that `model` gets wrong with the highest probability
+    for its (wrong) answer, most confident first.
+
+    loader: an evaluation loader from `loaders_for` / `make_loader`; its dataset's item i is
+    (ids, label) for `texts[i]`, and its collate pads a batch (any layout the model reads).
+    Works for one logit (P(positive)) and for several classes. Returns dicts with "index"
+    (into `texts`), "label", "predicted", "confidence" (probability of the predicted class)
+    and "text".
+    """
+    dataset, collate = loader.dataset, loader.collate_fn
+    # Longest first, as PadCollate orders a batch: each batch comes back in the order it was asked for.
+    order = np.argsort(-np.maximum(np.asarray(dataset.lengths), 1), kind="stable")
+    mistakes = []
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size].tolist()
+        ids, lengths, labels = collate([dataset[i] for i in chunk])
+        probs = probabilities(model, ids, lengths, device)
+        if probs.ndim == 1:                                     # one logit: P(positive)
+            predicted = (probs > 0.5).astype(np.int64)
+            confidence = np.where(predicted == 1, probs, 1 - probs)
+        else:
+            predicted, confidence = probs.argmax(axis=1), probs.max(axis=1)
+        for row, index in enumerate(chunk):
+            if predicted[row] != int(labels[row]):
+                mistakes.append({"index": index, "label": int(labels[row]), "predicted": int(predicted[row]),
+                                 "confidence": float(confidence[row]), "text": texts[index]})
+    return sorted(mistakes, key=lambda mistake: -mistake["confidence"])[:k]
