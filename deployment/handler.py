@@ -56,7 +56,7 @@ except ImportError:
     sys.path.append(str(HERE.parent))
 
 # spaCy, NumPy + stdlib only
-from helpers.bundle import META_FILE, BundleError, is_plain_name, parse_meta, read_checked_file, read_meta  # noqa: E402
+from helpers.bundle import META_FILE, VOCAB_FILE, BundleError, is_plain_name, parse_meta, read_checked_file, read_meta  # noqa: E402
 from helpers.files import atomic_path  # noqa: E402
 from helpers.text import Tokenizer, Vocab, encode_batch  # noqa: E402
 
@@ -72,7 +72,6 @@ MAX_IDS_PER_RUN = 16_384
 # spaCy keeps every distinct string it has tokenized (about 0.4 KB each); one request can add
 # ~200,000. Past this many the tokenizer is rebuilt (~0.1 s), so a warm container stays bounded.
 MAX_TOKENIZER_STRINGS = 250_000
-VOCAB_FILE = "vocab.json"
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 
 

@@ -24,7 +24,8 @@ import os
 import re
 from pathlib import Path
 
-META_FILE = "meta.json"
+# A bundle's files (helpers/export.py writes them, the handler reads them)
+MODEL_FILE, VOCAB_FILE, TOKENIZER_FILE, META_FILE = "model.onnx", "vocab.json", "tokenizer.json", "meta.json"
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 

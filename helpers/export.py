@@ -28,11 +28,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .bundle import META_FILE, MODEL_FILE, TOKENIZER_FILE, VOCAB_FILE
 from .files import atomic_path, sha256_file
 from .text import Tokenizer, Vocab
 
 BUNDLE_FORMAT = 1
-MODEL_FILE, VOCAB_FILE, TOKENIZER_FILE, META_FILE = "model.onnx", "vocab.json", "tokenizer.json", "meta.json"
 OPSET = 17
 
 # What each task's outputs mean, for the handler and the website.

@@ -76,30 +76,30 @@ def get_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def cpu_flags(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> set[str] | None:
-    """The instruction-set flags of the CPU (Linux's /proc/cpuinfo "flags" line), or None
-    where they cannot be read (macOS, Windows, a container without /proc)."""
+def _cpuinfo_value(keys: Sequence[str], cpuinfo: str | os.PathLike) -> str | None:
+    """The first non-empty value of one of `keys` in /proc/cpuinfo, or None (no such line, or no file:
+    macOS, Windows, a container without /proc)."""
     try:
         text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):   # x86 / ARM
-            return set(value.split())
+        if key.strip() in keys and value.strip():
+            return value.strip()
     return None
+
+
+def cpu_flags(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> set[str] | None:
+    """The instruction-set flags of the CPU (the "flags" line on x86, "Features" on ARM), or None
+    where they cannot be read."""
+    value = _cpuinfo_value(("flags", "Features"), cpuinfo)
+    return None if value is None else set(value.split())
 
 
 def cpu_model_name(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> str:
     """The CPU's model name ("AMD EPYC 9R14"), from /proc/cpuinfo or, elsewhere, the platform."""
-    try:
-        for line in Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip():
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+    return _cpuinfo_value(("model name",), cpuinfo) or platform.processor() or platform.machine() or "unknown"
 
 
 def native_bf16(device, flags: set[str] | None = None, capability: tuple[int, int] | None = None) -> bool:
