@@ -98,7 +98,7 @@ PROFILES = {
 }
 
 
-def _absolute_if_path(value: str) -> str:
+def absolute_if_path(value: str) -> str:
     """`value` as an absolute path when it names an existing file or folder (relative to here), else as given
     (a Hugging Face model name such as "bert-base-uncased")."""
     path = Path(value).expanduser()
@@ -113,7 +113,7 @@ def get_profile(name: str | None = None, environ=os.environ) -> Profile:
         raise ValueError(f"unknown profile {name!r}: choose one of {', '.join(PROFILES)}")
     profile = PROFILES[name]
     if environ.get("SENTIMENT_TRANSFORMER"):
-        profile = replace(profile, encoder=_absolute_if_path(environ["SENTIMENT_TRANSFORMER"]))
+        profile = replace(profile, encoder=absolute_if_path(environ["SENTIMENT_TRANSFORMER"]))
     return profile
 
 

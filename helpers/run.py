@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .course import checkout_root, default_output_dir, get_profile, PROFILES
+from .course import PROFILES, absolute_if_path, checkout_root, default_output_dir, get_profile
 from .files import atomic_path
 from .results import COURSE_URL, git_commit, read_metrics
 
@@ -115,9 +115,10 @@ def absolute_environment_paths(environ=os.environ) -> None:
         value = environ.get(name)
         if not value:
             continue
-        path = Path(value).expanduser()
-        if name != "SENTIMENT_TRANSFORMER" or path.exists():
-            environ[name] = str(path.resolve())
+        if name == "SENTIMENT_TRANSFORMER":
+            environ[name] = absolute_if_path(value)
+        else:
+            environ[name] = str(Path(value).expanduser().resolve())
 
 
 MACHINE_PATH_PARAMETERS = ("DATA_DIR", "RESULTS_DIR")
