@@ -72,7 +72,8 @@ def stratified_split(dataset: TextDataset, valid_fraction: float = 0.3, seed: in
                      ) -> tuple[TextDataset, TextDataset]:
     """Split into (train, valid) keeping each label's share; same seed, same split.
 
-    The tutorials' `train_data.split(random_state=...)` made a 70/30 stratified split.
+    The tutorials' `train_data.split(random_state=...)` made a plain random 70/30 split
+    (torchtext's `stratified=False` default); this one keeps the label shares exact.
     """
     if not 0 < valid_fraction < 1:
         raise ValueError(f"valid_fraction must be between 0 and 1, got {valid_fraction}")

@@ -246,7 +246,8 @@ def encoder_features(model, ids, lengths):
     """A Hugging Face encoder's last hidden states [batch, time, hidden] for padded ids [batch, time].
 
     The attention mask hides the padding, so a review's features do not depend on
-    what it is batched with. (The feature cache, `encode_cached`, runs the library's copy.)
+    what it is batched with, up to rounding (padding changes the shapes the sums run
+    over). (The feature cache, `encode_cached`, runs the library's copy.)
     """
     mask = length_mask(lengths.to(ids.device), ids.shape[1]).long()
     return model(input_ids=ids, attention_mask=mask).last_hidden_state
