@@ -95,8 +95,8 @@ class RunRecord:
     profile: str
     seed: int
     epochs: int
-    test_accuracy: float
-    test_loss: float
+    test_accuracy: float | None   # None for a notebook without one test result (several `rows`, or none)
+    test_loss: float | None
     device: str
     precision: str
     hardware: dict
@@ -108,7 +108,7 @@ class RunRecord:
 
     @classmethod
     def create(cls, *, notebook: str, profile: str, seed: int, epochs: int, device, precision: str,
-               test_accuracy: float, test_loss: float, lesson: dict) -> "RunRecord":
+               test_accuracy: float | None, test_loss: float | None, lesson: dict) -> "RunRecord":
         """A record for a run that just finished: hardware, commit, versions and time filled in."""
         import torch
 
@@ -120,7 +120,8 @@ class RunRecord:
             raise ValueError(f"{', '.join(clash)}: filled in by the run itself; do not pass them to record()")
         hardware = describe_hardware(device, precision)
         return cls(notebook=notebook, profile=profile, seed=int(seed), epochs=int(epochs),
-                   test_accuracy=float(test_accuracy), test_loss=float(test_loss), device=hardware_summary(hardware),
+                   test_accuracy=None if test_accuracy is None else float(test_accuracy),
+                   test_loss=None if test_loss is None else float(test_loss), device=hardware_summary(hardware),
                    precision=precision, hardware=hardware, git_commit=git_commit(), course_version=__version__,
                    torch_version=torch.__version__,
                    created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), lesson=dict(lesson))
