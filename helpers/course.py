@@ -403,14 +403,17 @@ def quiet_widget_warning() -> None:
 
 def start_lesson(notebook: str, *, profile: str | None = None, data_dir=None, epochs: int = 5,
                  device: str = "auto", seed: int = 1234, results_dir=None, cache_dir=None,
-                 precision: str | None = None, threads: int | None = None) -> LessonRun:
+                 precision: str | None = None, threads: int | None = None,
+                 bundles_to_deployment: bool = True) -> LessonRun:
     """Resolve a notebook's parameters, make the run reproducible, and say what it will do.
 
     Every argument left at None falls back to its environment variable (`SENTIMENT_PROFILE`,
     `SENTIMENT_DATA_DIR`, `SENTIMENT_RESULTS_DIR`, `SENTIMENT_CACHE_DIR`,
     `SENTIMENT_PRECISION`, `SENTIMENT_THREADS`), then to the profile's default. `results_dir`
     is the run's output folder: this notebook's files go to `<results_dir>/<notebook>/`.
-    The cache folder becomes the library's default for this process.
+    The cache folder becomes the library's default for this process. `bundles_to_deployment=False`
+    keeps the bundles a full run exports in its own results folder instead of the deployment's
+    `models/` (lesson 7 exports a bundle the deployment does not serve).
     """
     from .results import device_name
     from .training import get_device, make_reproducible, training_precision
@@ -429,7 +432,7 @@ def start_lesson(notebook: str, *, profile: str | None = None, data_dir=None, ep
     explicit_output = results_dir or environ.get("SENTIMENT_RESULTS_DIR")
     output_dir = Path(explicit_output).expanduser().resolve() if explicit_output else default_output_dir(chosen)
     course_bundles = course_bundles_dir()
-    if chosen.export_to_course and not explicit_output and course_bundles is not None:
+    if chosen.export_to_course and bundles_to_deployment and not explicit_output and course_bundles is not None:
         bundles = course_bundles
     else:
         bundles = output_dir / notebook / "bundles"

@@ -94,6 +94,12 @@ def test_full_run_in_a_checkout_keeps_todays_places(fake_checkout, no_course_env
     assert (run.epochs, run.seed, run.precision in ("bf16", "fp32"), run.threads >= 1) == (3, 1234, True, True)
 
 
+def test_a_lesson_can_keep_its_full_run_bundles_out_of_the_deployment(fake_checkout, no_course_env):
+    run = course.start_lesson("07_x", profile="full", device="cpu", bundles_to_deployment=False)
+    assert run.bundle_dir("sentiment-lesson7") == run.results_dir / "bundles" / "sentiment-lesson7"
+    assert course.start_lesson("03_x", profile="full", device="cpu").bundle_dir("s").parent.name == "models"
+
+
 def test_smoke_run_in_a_checkout_never_touches_committed_results(fake_checkout, no_course_env):
     run = course.start_lesson("03_x", profile="smoke", device="cpu")
     assert run.results_dir == fake_checkout / "results-smoke" / "03_x"
