@@ -63,13 +63,20 @@ def git_commit(checkout: str | os.PathLike | None = None) -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=checkout, capture_output=True, text=True,
                                 check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "helpers", "notebooks"], cwd=checkout,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", "helpers", "notebooks"], cwd=checkout,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return f"{NOT_A_CHECKOUT} ({checkout} has no git history)"
-    # executed notebooks change only in their outputs; count only code changes
-    dirty_code = [line for line in dirty.splitlines() if not line.rstrip().endswith(".ipynb")]
-    return commit + ("-dirty" if dirty_code else "")
+    return commit + ("-dirty" if any(map(changes_code, dirty.splitlines())) else "")
+
+
+def changes_code(status_line: str) -> bool:
+    """Whether a `git status --porcelain` line changes what a run computes: a tracked file changed (notebooks
+    aside: a run rewrites their outputs), or a new Python file; a new data file (a benchmark's JSON) does not."""
+    path = status_line[3:].strip().strip('"')
+    if status_line.startswith("??"):
+        return path.endswith(".py")
+    return not path.endswith(".ipynb")
 
 
 def device_name(device) -> str:

@@ -252,6 +252,16 @@ def test_git_commit_inside_and_outside_a_checkout(tmp_path):
     assert git_commit(tmp_path).startswith("not a checkout") and str(tmp_path) in git_commit(tmp_path)
 
 
+@pytest.mark.parametrize("line, dirty", [
+    (" M helpers/data.py", True), ("?? helpers/new_module.py", True), (" M helpers/fixtures/data/own/reviews.csv", True),
+    (" M notebooks/03_x.ipynb", False), ("?? notebooks/results/", False),
+    ("?? notebooks/results/benchmarks/seeds.json", False)])
+def test_only_code_changes_make_a_run_dirty(line, dirty):
+    from helpers.results import changes_code
+
+    assert changes_code(line) is dirty
+
+
 def test_version_mismatch_is_said_clearly(capsys):
     assert course.check_version(helpers.__version__) and capsys.readouterr().out == ""
     assert not course.check_version("0.0.1")
