@@ -63,8 +63,8 @@ def git_commit(checkout: str | os.PathLike | None = None) -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=checkout, capture_output=True, text=True,
                                 check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", "helpers", "notebooks"], cwd=checkout,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", "helpers", "notebooks"],
+                               cwd=checkout, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return f"{NOT_A_CHECKOUT} ({checkout} has no git history)"
     return commit + ("-dirty" if any(map(changes_code, dirty.splitlines())) else "")
