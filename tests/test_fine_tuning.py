@@ -15,18 +15,13 @@ from torch import nn
 from transformers import get_linear_schedule_with_warmup
 
 from helpers.batching import feature_loader
-from helpers.course import TINY_ENCODER_DIR
-from helpers.encoders import keep_head_and_tail, load_encoder, pad_ids, predict_sentiment, tokenize_texts
+from helpers.encoders import keep_head_and_tail, pad_ids, predict_sentiment, tokenize_texts
 from helpers.features import FEATURE_FORMAT, encode_cached, feature_cache_folder, texts_digest
 from helpers.fine_tuning import (FineTunedSentiment, ScheduledOptimizer, UpperLayersClassifier, default_head_tokens,
                                  default_train_layers, first_trained_layer, lower_layers, masked_mean)
 from helpers.models import count_parameters, encoder_features
 from helpers.training import fit, set_seed
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_encoder(TINY_ENCODER_DIR)
+from test_transformer import tiny  # noqa: F401  (lesson 6's tiny BERT fixture, shared)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +140,7 @@ def test_bad_parameters_get_clear_errors(tiny):
     with pytest.raises(ValueError, match=r"HEAD_TOKENS must be a whole number from 0 to MAX_LENGTH - 2 \(254\)"):
         default_head_tokens(256, 512, head_tokens=255)
     assert default_head_tokens(512, 512) == 127 and default_head_tokens(256, 512, head_tokens=0) == 0
-    assert [default_train_layers(n, "cpu") for n in (2, 6, 12)] == [1, 2, 4]
+    assert [default_train_layers(n, "cpu") for n in (1, 2, 6, 12)] == [1, 1, 3, 6]
     assert default_train_layers(6, "cuda") == 6
     with pytest.raises(ValueError, match="TRAIN_LAYERS"):
         UpperLayersClassifier(tiny.model, first_layer=2)                # no layer left to train
@@ -211,3 +206,20 @@ def test_scheduled_optimizer_warms_up_decays_and_clips():
         assert weight.grad.norm().item() == pytest.approx(0.5)         # clipped before the step
     assert rates == pytest.approx([0.0, 0.5, 1.0, 0.75, 0.5, 0.25]) and scheduled.steps == 6
     assert weight.detach().tolist() == pytest.approx([-0.3 * 3.0, -0.4 * 3.0, 0.0])   # sum of rates x clipped grad
+
+
+def test_fine_tuning_on_the_cache_repeats_exactly_with_the_same_seed(tiny, reviews, tmp_cache):
+    store = encode_cached(tiny, reviews, max_length=64, cache_dir=tmp_cache, layer=1, head_tokens=15)
+
+    def train_once():
+        set_seed(7)
+        classifier = UpperLayersClassifier(tiny.model, first_layer=1)
+        loader = feature_loader([store], [np.arange(len(reviews)) % 2], batch_size=3, shuffle=True, seed=7)
+        optimizer = torch.optim.AdamW(classifier.parameters(), lr=1e-3)
+        history = fit(classifier, loader, None, ScheduledOptimizer(
+            optimizer, get_linear_schedule_with_warmup(optimizer, 1, len(loader))), nn.BCEWithLogitsLoss(), 1, "cpu")
+        return history[0]["train_loss"], classifier.state_dict()
+
+    (first_loss, first), (second_loss, second) = train_once(), train_once()
+    assert first_loss == second_loss                                   # dropout and batch order from the seeds
+    assert all(torch.equal(first[name], second[name]) for name in first)
