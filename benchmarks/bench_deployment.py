@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import glob
 import http.client
 import json
 import os
@@ -41,38 +40,29 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+from deployment.latency import percentile, time_calls  # noqa: E402
+from deployment.packaging import build_package as build_lambda_package  # noqa: E402
+from deployment.packaging import folder_bytes  # noqa: E402
+from deployment.packaging import lambda_python as find_lambda_python  # noqa: E402
+
 DEPLOYMENT = REPO_ROOT / "deployment"
 GOALS = {"cold_start_s": 1.5, "p50_one_ms": 2.0, "package_mb": 150.0}
 
 
-def percentile(values, q):
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def folder_mb(folder: Path) -> float:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink()) / 1e6
+    return folder_bytes(folder) / 1e6
 
 
 def lambda_python() -> str:
-    for candidate in filter(None, [os.environ.get("SLS_PYTHON_BIN"), shutil.which("python3.12"),
-                                   *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))]):
-        try:
-            if subprocess.run([candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 12)"],
-                              capture_output=True, timeout=30).returncode == 0:
-                return candidate
-        except OSError:
-            pass
-    raise SystemExit("no python3.12 found (set SLS_PYTHON_BIN): needed to run the Lambda package")
+    python = find_lambda_python()
+    if python is None:
+        raise SystemExit("no python3.12 found (set SLS_PYTHON_BIN): needed to run the Lambda package")
+    return python
 
 
 def build_package(python: str) -> Path:
     print("building the Lambda package (npx serverless package)...", flush=True)
-    env = {**os.environ, "SLS_PYTHON_BIN": python, "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off"}
-    subprocess.run(["npx", "--no-install", "serverless", "package"], cwd=DEPLOYMENT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    return DEPLOYMENT / ".serverless" / "sentiment-tutorials-api.zip"
+    return build_lambda_package(python)   # into deployment/.serverless, serverless's default
 
 
 def reviews(n: int = 64) -> list[str]:
@@ -190,14 +180,10 @@ def cold_starts(command: list[str], runs: int, env: dict) -> dict:
 
 def warm(function, event_one: dict, event_batch: dict, n_one: int, n_batch: int) -> dict:
     def timed(event, n):
-        for _ in range(min(20, n)):  # warm up
-            function(event)
-        times = []
-        for _ in range(n):
-            start = time.perf_counter()
-            result = function(event)
-            times.append((time.perf_counter() - start) * 1000)
-            assert result["statusCode"] == 200
+        def call():
+            assert function(event)["statusCode"] == 200
+
+        times = time_calls(call, n, warmup=min(20, n))
         return {"p50_ms": percentile(times, 50), "p99_ms": percentile(times, 99), "mean_ms": statistics.fmean(times),
                 "n": n}
 

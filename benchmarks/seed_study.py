@@ -33,6 +33,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from helpers.files import atomic_path  # noqa: E402
 from helpers.results import git_commit  # noqa: E402
 from helpers import run as runner  # noqa: E402
 
@@ -87,21 +88,26 @@ def main(argv=None) -> dict:
         parser.error(f"--seeds takes integers like 1234,1,2; got {args.seeds!r}")
     lesson, = runner.select(str(args.lesson))   # the runner's check: a lesson whose notebook exists
     data_dir = Path(args.data_dir).resolve()
-    out = Path(args.out or REPO_ROOT / "results" / "benchmarks" / f"seeds_{lesson.stem}.json")
+    # resolved before the cells run in the notebooks' folder: a relative --out is the caller's
+    out = Path(args.out).resolve() if args.out else REPO_ROOT / "results" / "benchmarks" / f"seeds_{lesson.stem}.json"
 
     import matplotlib
     matplotlib.use("Agg")
     parameters, cells = code_cells(lesson.path)
+    caller_dir = Path.cwd()
     os.chdir(lesson.path.parent)
     runs = []
-    for seed in seeds:
-        start = time.perf_counter()
-        metrics = run_seed(parameters, cells, lesson.stem, seed, data_dir)
-        beyond = (metrics.get("beyond") or {}).get("test_accuracy")
-        runs.append({"seed": seed, "test_accuracy": metrics["test_accuracy"], "beyond_test_accuracy": beyond,
-                     "seconds": time.perf_counter() - start})
-        print(f"seed {seed:5d}: test accuracy {metrics['test_accuracy']:.2%}"
-              + (f" | going further {beyond:.2%}" if beyond is not None else ""), flush=True)
+    try:
+        for seed in seeds:
+            start = time.perf_counter()
+            metrics = run_seed(parameters, cells, lesson.stem, seed, data_dir)
+            beyond = (metrics.get("beyond") or {}).get("test_accuracy")
+            runs.append({"seed": seed, "test_accuracy": metrics["test_accuracy"], "beyond_test_accuracy": beyond,
+                         "seconds": time.perf_counter() - start})
+            print(f"seed {seed:5d}: test accuracy {metrics['test_accuracy']:.2%}"
+                  + (f" | going further {beyond:.2%}" if beyond is not None else ""), flush=True)
+    finally:
+        os.chdir(caller_dir)
 
     summary = {"lesson": spread([run["test_accuracy"] for run in runs])}
     if all(run["beyond_test_accuracy"] is not None for run in runs):
@@ -114,7 +120,8 @@ def main(argv=None) -> dict:
         "at_or_above_published": sum(100 * run["test_accuracy"] >= lesson.published_accuracy for run in runs),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     for name, numbers in summary.items():
         print(f"{name:7}: mean {numbers['mean']:.2f}% | sd {numbers['sd']:.2f} | "
               f"{numbers['min']:.2f}% to {numbers['max']:.2f}% over {numbers['n']} seeds")

@@ -31,7 +31,7 @@ Where a run writes (metrics, plots, exported bundles):
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -239,8 +239,9 @@ class LessonRun:
                 return path.relative_to(base).as_posix()
         return path.name
 
-    def record(self, *, model, test: Mapping, history: list[dict] | None = None, splits: Mapping | None = None,
-               vocab=None, beyond: Mapping | None = None, export: Mapping | None = None, **lesson) -> Path:
+    def record(self, *, model=None, test: Mapping | None = None, history: list[dict] | None = None,
+               splits: Mapping | None = None, vocab=None, beyond: Mapping | None = None, export: Mapping | None = None,
+               rows: Sequence[Mapping] | None = None, result: str | None = None, **lesson) -> Path:
         """Write `<results_dir>/metrics.json` (see `results.RunRecord`), export a bundle when asked, say both
         in a line each, and return the metrics file's path.
 
@@ -253,12 +254,26 @@ class LessonRun:
         splits, vocab) and its own ("how", ...); written as metrics' "beyond".
         `export`: a bundle for the deployment (see `export_result`), of the main result, or
         under `beyond["export"]` of the going-further one.
+        `rows`: instead of one `test` result, several (a notebook comparing models or datasets,
+        like the baselines appendix): dicts with at least "model" (a readable name), "dataset"
+        and "test_accuracy" (a fraction), and whatever else they measured; the results summary
+        gives each its own row. `result`: for a notebook without a test accuracy (lesson 7), a
+        short sentence of what it produced, shown in the summary instead.
         `lesson`: what only this lesson knows (dataset, vectors, ...); a derived field given
         here wins. The run's own facts (profile, epochs, seed, device, precision, hardware,
         commit, versions) are filled in by `RunRecord`.
         """
         from .results import RunRecord, write_record
 
+        if rows is not None:
+            if test is not None:
+                raise ValueError("record() takes either test= (one result) or rows= (several), not both")
+            lesson["rows"] = checked_rows(rows)
+        elif test is None and not result:
+            raise ValueError("record() needs test= (the test set's result), rows= (several results) or result= "
+                             "(a sentence saying what a notebook without a test accuracy produced)")
+        if result:
+            lesson["result"] = str(result)
         fields = {**result_fields(model=model, test=test, history=history, splits=splits, vocab=vocab), **lesson}
         exports = []
         if export is not None:
@@ -273,14 +288,12 @@ class LessonRun:
                 exports.append((beyond_export, {"model": parts["model"], "vocab": parts["vocab"] or vocab,
                                                 "test": parts["test"],
                                                 "notes": f"going-further model: {how}" if how else None}))
-        test_accuracy, test_loss = fields.pop("test_accuracy"), fields.pop("test_loss")
+        test_accuracy, test_loss = fields.pop("test_accuracy", None), fields.pop("test_loss", None)
         record = RunRecord.create(notebook=self.notebook, profile=self.profile.name, seed=self.seed,
                                   epochs=self.epochs, device=self.device, precision=self.precision,
                                   test_accuracy=test_accuracy, test_loss=test_loss, lesson=fields)
         path = write_record(record, self.results_dir)
-        extra = fields.get("beyond", {}).get("test_accuracy")
-        print(f"recorded: test accuracy {test_accuracy:.2%}"
-              + (f" (going further {extra:.2%})" if extra is not None else "") + f" in {self.where(path)}")
+        print(f"recorded: {recorded_what(fields, test_accuracy)} in {self.where(path)}")
         for request, defaults in exports:
             self.export_result(request, **defaults)
         return path
@@ -315,6 +328,38 @@ class LessonRun:
         print(f"exported bundle {info.name} ({type(model).__name__}, {info.task}, {size / 1e6:.1f} MB) "
               f"to {self.where(bundle)}")
         return bundle
+
+
+def checked_rows(rows: Sequence[Mapping]) -> list[dict]:
+    """`record(rows=...)`'s results as plain dicts, each checked to name its model and dataset and to carry a
+    test accuracy between 0 and 1 (a fraction, like `evaluate`'s "accuracy"); a ValueError names a bad row."""
+    checked = []
+    for number, row in enumerate(rows, 1):
+        row = dict(row)
+        missing = [key for key in ("model", "dataset", "test_accuracy") if row.get(key) is None]
+        if missing:
+            raise ValueError(f"record(rows=...): row {number} lacks {', '.join(missing)}: each row names its "
+                             "model and dataset and carries its test_accuracy")
+        accuracy = row["test_accuracy"]
+        if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not 0 <= accuracy <= 1:
+            raise ValueError(f"record(rows=...): row {number} ({row['model']}, {row['dataset']}): test_accuracy "
+                             f"must be a fraction between 0 and 1, got {accuracy!r}")
+        checked.append(row)
+    if not checked:
+        raise ValueError("record(rows=...) got no rows")
+    return checked
+
+
+def recorded_what(fields: Mapping, test_accuracy: float | None) -> str:
+    """The record's result in a few words, for the line `record` prints."""
+    if test_accuracy is not None:
+        extra = (fields.get("beyond") or {}).get("test_accuracy")
+        return f"test accuracy {test_accuracy:.2%}" + (f" (going further {extra:.2%})" if extra is not None else "")
+    if fields.get("rows"):
+        accuracies = [row["test_accuracy"] for row in fields["rows"]]
+        return (f"{len(accuracies)} results, test accuracy {min(accuracies):.2%} to {max(accuracies):.2%}"
+                if len(accuracies) > 1 else f"1 result, test accuracy {accuracies[0]:.2%}")
+    return f"no test accuracy ({fields['result']})"
 
 
 def _count(split) -> int:
@@ -358,14 +403,17 @@ def quiet_widget_warning() -> None:
 
 def start_lesson(notebook: str, *, profile: str | None = None, data_dir=None, epochs: int = 5,
                  device: str = "auto", seed: int = 1234, results_dir=None, cache_dir=None,
-                 precision: str | None = None, threads: int | None = None) -> LessonRun:
+                 precision: str | None = None, threads: int | None = None,
+                 bundles_to_deployment: bool = True) -> LessonRun:
     """Resolve a notebook's parameters, make the run reproducible, and say what it will do.
 
     Every argument left at None falls back to its environment variable (`SENTIMENT_PROFILE`,
     `SENTIMENT_DATA_DIR`, `SENTIMENT_RESULTS_DIR`, `SENTIMENT_CACHE_DIR`,
     `SENTIMENT_PRECISION`, `SENTIMENT_THREADS`), then to the profile's default. `results_dir`
     is the run's output folder: this notebook's files go to `<results_dir>/<notebook>/`.
-    The cache folder becomes the library's default for this process.
+    The cache folder becomes the library's default for this process. `bundles_to_deployment=False`
+    keeps the bundles a full run exports in its own results folder instead of the deployment's
+    `models/` (lesson 7 exports a bundle the deployment does not serve).
     """
     from .results import device_name
     from .training import get_device, make_reproducible, training_precision
@@ -384,7 +432,7 @@ def start_lesson(notebook: str, *, profile: str | None = None, data_dir=None, ep
     explicit_output = results_dir or environ.get("SENTIMENT_RESULTS_DIR")
     output_dir = Path(explicit_output).expanduser().resolve() if explicit_output else default_output_dir(chosen)
     course_bundles = course_bundles_dir()
-    if chosen.export_to_course and not explicit_output and course_bundles is not None:
+    if chosen.export_to_course and bundles_to_deployment and not explicit_output and course_bundles is not None:
         bundles = course_bundles
     else:
         bundles = output_dir / notebook / "bundles"

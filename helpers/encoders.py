@@ -4,7 +4,8 @@
   model folder (never touches the network), with a clear error when the hub cannot be
   reached. Which encoder a lesson uses is the course layer's decision (its profile);
   this module loads what it is given.
-* `tokenize_texts`, `pad_ids`: WordPiece ids `[CLS] ... [SEP]` cut to a maximum length.
+* `tokenize_texts`, `pad_ids`: WordPiece ids `[CLS] ... [SEP]` cut to a maximum length (the
+  first tokens, or head and tail: `keep_head_and_tail`).
 * `predict_sentiment`: raw text -> probabilities through a `BERTGRUSentiment`
   (`helpers.models`), by `helpers.training.probabilities` like every other lesson.
 
@@ -208,18 +209,40 @@ def load_encoder(name_or_path: str | os.PathLike, device="cpu", cache_dir: str |
     return Encoder(name, source, tokenizer, model.to(device), identity)
 
 
+def keep_head_and_tail(ids: Sequence[int], keep: int, head: int) -> list[int]:
+    """`ids` itself when it has at most `keep` items, else its first `head` and last `keep - head` items
+    (head+tail truncation, Sun et al. 2019, "How to Fine-Tune BERT for Text Classification?": a review's
+    opening and its conclusion say more about its sentiment than its middle)."""
+    if not 0 <= head <= keep:
+        raise ValueError(f"head must be between 0 and keep ({keep}), not {head}")
+    ids = list(ids)
+    return ids if len(ids) <= keep else ids[:head] + ids[len(ids) - (keep - head):]
+
+
 def tokenize_texts(tokenizer, texts: Sequence[str], max_length: int, chunk: int = 2000,
-                   desc: str = "tokenizing") -> list[np.ndarray]:
+                   desc: str = "tokenizing", head_tokens: int | None = None) -> list[np.ndarray]:
     """WordPiece ids of each text (HTML line breaks removed), `[CLS] ... [SEP]`, cut to
-    `max_length` tokens in all: a list of int64 arrays [length_i]."""
+    `max_length` tokens in all: a list of int64 arrays [length_i].
+
+    `head_tokens` None keeps a long text's first tokens (lesson 6); a number keeps its first
+    `head_tokens` and its last `max_length - 2 - head_tokens` tokens (`keep_head_and_tail`).
+    """
     from .progress import progress
 
+    if head_tokens is not None and not 0 <= head_tokens <= max_length - 2:
+        raise ValueError(f"head_tokens must be between 0 and max_length - 2 ({max_length - 2}), not {head_tokens}")
     ids = []
     starts = range(0, len(texts), chunk)
     for start in (progress(starts, desc) if len(starts) > 1 else starts):
         batch = [remove_html_breaks(text) for text in texts[start:start + chunk]]
-        encoded = tokenizer(batch, truncation=True, max_length=max_length, return_attention_mask=False,
-                            return_token_type_ids=False)["input_ids"]
+        if head_tokens is None:
+            encoded = tokenizer(batch, truncation=True, max_length=max_length, return_attention_mask=False,
+                                return_token_type_ids=False)["input_ids"]
+        else:   # the whole text first (verbose=False: no warning that it is longer than the model takes)
+            whole = tokenizer(batch, add_special_tokens=False, truncation=False, verbose=False,
+                              return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+            encoded = [[tokenizer.cls_token_id, *keep_head_and_tail(row, max_length - 2, head_tokens),
+                        tokenizer.sep_token_id] for row in whole]
         ids += [np.asarray(row, dtype=np.int64) for row in encoded]
     return ids
 
@@ -231,12 +254,14 @@ def pad_ids(sequences: Sequence, pad_index: int) -> tuple[torch.Tensor, torch.Te
 
 
 def predict_sentiment(model: nn.Module, tokenizer, texts: str | Sequence[str], max_length: int,
-                      device="cpu") -> np.ndarray:
-    """P(positive) for raw text(s) through a whole `BERTGRUSentiment`: WordPiece, [CLS]/[SEP],
-    cut to `max_length`, encoder, GRU, sigmoid. float [n], or one value for a single string."""
+                      device="cpu", head_tokens: int | None = None) -> np.ndarray:
+    """P(positive) for raw text(s) through a whole model on WordPiece ids (`BERTGRUSentiment`, appendix C's
+    `FineTunedSentiment`): [CLS]/[SEP], cut to `max_length` (head and tail with `head_tokens`, see
+    `tokenize_texts`), the model, sigmoid. float [n], or one value for a single string."""
     from .training import probabilities
 
     single = isinstance(texts, str)
-    ids = tokenize_texts(tokenizer, [texts] if single else list(texts), max_length, desc="predict")
+    ids = tokenize_texts(tokenizer, [texts] if single else list(texts), max_length, desc="predict",
+                         head_tokens=head_tokens)
     probs = probabilities(model, *pad_ids(ids, tokenizer.pad_token_id or 0), device)
     return probs[0] if single else probs

@@ -5,6 +5,8 @@ computes it once (float16, only the real tokens of each review, one ragged array
 every epoch reads it back as a `FeatureStore` instead of re-running the transformer.
 `time_encoder` times the same pass without storing it. Both run `_run_encoder`, the
 one batch loop. Batches of features for training: `helpers.batching.feature_loader(s)`.
+Appendix C caches the output of a lower layer instead (`layer`, `helpers.fine_tuning`), of
+texts cut to their head and tail (`head_tokens`).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import torch
 
 from .encoders import Encoder, pad_ids, tokenize_texts
 from .files import DataError, atomic_path
+from .fine_tuning import lower_layers
 from .models import encoder_features
 from .training import autocast, describe_hardware, hardware_summary, training_precision
 
@@ -76,13 +79,16 @@ def texts_digest(texts: Sequence[str]) -> str:
 
 
 def feature_cache_folder(encoder: Encoder, texts: Sequence[str], max_length: int, cache_dir: str | os.PathLike,
-                         precision: str = "fp32") -> Path:
+                         precision: str = "fp32", layer: int | None = None, head_tokens: int | None = None) -> Path:
     """Where `encode_cached` keeps the features under `cache_dir`: a hash of the model, the max
-    length, the precision the encoder ran in and the texts."""
+    length, the precision the encoder ran in, the texts and, when given, the layer and head+tail cut."""
     key = {"model": encoder.identity, "max_length": int(max_length), "texts": texts_digest(texts),
            "n": len(texts), "clean": "html-breaks", "format": FEATURE_FORMAT}
     if precision != "fp32":   # float32 entries keep the keys they had before precision was a choice
         key["precision"] = precision
+    for name, value in (("layer", layer), ("head_tokens", head_tokens)):
+        if value is not None:   # lesson 6's entries (last layer, first tokens) keep their keys
+            key[name] = int(value)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     slug = re.sub(r"[^\w.-]+", "-", encoder.label)[:60]
     return Path(cache_dir) / "transformer-features" / f"{slug}-{max_length}-{digest}"
@@ -107,12 +113,13 @@ def _token_batches(lengths: np.ndarray, batch_tokens: int) -> list[np.ndarray]:
 
 
 def _run_encoder(encoder: Encoder, ids: Sequence[np.ndarray], device, precision: str, batch_tokens: int,
-                 on_batch: Callable[[np.ndarray, np.ndarray], None] | None = None, desc: str | None = None
-                 ) -> int:
+                 on_batch: Callable[[np.ndarray, np.ndarray], None] | None = None, desc: str | None = None,
+                 layer: int | None = None) -> int:
     """The one encoder pass: `ids` sorted by length, in batches of about `batch_tokens` tokens
-    (little padding), under `torch.inference_mode()` in `precision`. Each batch's output is
-    brought to the CPU as float16 [batch, time, hidden] and given to `on_batch(indices, output)`
-    when set. Returns the number of batches."""
+    (little padding), under `torch.inference_mode()` in `precision`. Each batch's output (the last
+    hidden states, or with `layer` the hidden states after that many layers, the layers above it
+    not run) is brought to the CPU as float16 [batch, time, hidden] and given to
+    `on_batch(indices, output)` when set. Returns the number of batches."""
     from .progress import progress
 
     lengths = np.array([len(row) for row in ids], dtype=np.int64)
@@ -121,7 +128,10 @@ def _run_encoder(encoder: Encoder, ids: Sequence[np.ndarray], device, precision:
     with torch.inference_mode(), autocast(device, precision):
         for batch in (progress(batches, desc) if desc else batches):
             padded, batch_lengths = pad_ids([ids[i] for i in batch], encoder.pad_id)
-            output = encoder_features(model, padded.to(device), batch_lengths).to(torch.float16).cpu().numpy()
+            padded = padded.to(device)
+            output = (encoder_features(model, padded, batch_lengths) if layer is None
+                      else lower_layers(model, padded, batch_lengths, layer))
+            output = output.to(torch.float16).cpu().numpy()
             if on_batch is not None:
                 on_batch(batch, output)
     return len(batches)
@@ -132,26 +142,28 @@ def _device_of(encoder: Encoder, device) -> torch.device:
 
 
 def encode_cached(encoder: Encoder, texts: Sequence[str], max_length: int, cache_dir: str | os.PathLike,
-                  device=None, batch_tokens: int = 8192, desc: str = "encoding", precision: str = "auto"
-                  ) -> FeatureStore:
+                  device=None, batch_tokens: int = 8192, desc: str = "encoding", precision: str = "auto",
+                  layer: int | None = None, head_tokens: int | None = None) -> FeatureStore:
     """The encoder's features for `texts`, computed once and then read from `cache_dir`.
 
-    Texts are tokenized, cut to `max_length` and encoded by `_run_encoder` on `device`
-    (default: the encoder's) in `encoder_precision(device, precision)` (bfloat16 where the
-    hardware has it: about 2x faster, features within 1e-4 cosine of float32). Only real
+    Texts are tokenized, cut to `max_length` (their first tokens, or with `head_tokens` their
+    head and tail: `tokenize_texts`) and encoded by `_run_encoder` on `device` (default: the
+    encoder's) in `encoder_precision(device, precision)` (bfloat16 where the hardware has it:
+    about 2x faster, features within 1e-4 cosine of float32). The features are the last hidden
+    states, or with `layer` the hidden states after that many layers (appendix C). Only real
     tokens are stored, as float16. The entry is written to a temporary folder and renamed
     into place when complete, so an interrupted run leaves nothing behind.
     """
     device = _device_of(encoder, device)
     precision = encoder_precision(device, precision)
-    folder = feature_cache_folder(encoder, texts, max_length, cache_dir, precision)
+    folder = feature_cache_folder(encoder, texts, max_length, cache_dir, precision, layer, head_tokens)
     if (folder / "meta.json").is_file():
         try:
             return FeatureStore(folder, from_cache=True)
         except (OSError, ValueError, KeyError):
             pass  # damaged entry: rebuild it
     start = time.perf_counter()
-    ids = tokenize_texts(encoder.tokenizer, texts, max_length, desc=f"{desc}: tokenizing")
+    ids = tokenize_texts(encoder.tokenizer, texts, max_length, desc=f"{desc}: tokenizing", head_tokens=head_tokens)
     tokenize_seconds = time.perf_counter() - start
     lengths = np.array([len(row) for row in ids], dtype=np.int64)
     offsets = np.zeros(len(ids) + 1, dtype=np.int64)
@@ -173,7 +185,7 @@ def encode_cached(encoder: Encoder, texts: Sequence[str], max_length: int, cache
                 features[offsets[index]:offsets[index + 1]] = output[row, :lengths[index]]
 
         start = time.perf_counter()
-        n_batches = _run_encoder(encoder, ids, device, precision, batch_tokens, store, desc)
+        n_batches = _run_encoder(encoder, ids, device, precision, batch_tokens, store, desc, layer)
         features.flush()
         encode_seconds = time.perf_counter() - start
         del features
@@ -182,7 +194,8 @@ def encode_cached(encoder: Encoder, texts: Sequence[str], max_length: int, cache
                 "max_length": int(max_length), "model": encoder.name, "source": encoder.source,
                 "truncated": int((lengths >= max_length).sum()), "encode_seconds": encode_seconds,
                 "tokenize_seconds": tokenize_seconds, "device": hardware_summary(hardware), "hardware": hardware,
-                "precision": precision, "batches": n_batches, "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+                "precision": precision, "batches": n_batches, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "layer": layer, "head_tokens": head_tokens}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return FeatureStore(folder, from_cache=False)
 

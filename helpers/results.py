@@ -63,13 +63,20 @@ def git_commit(checkout: str | os.PathLike | None = None) -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=checkout, capture_output=True, text=True,
                                 check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "helpers", "notebooks"], cwd=checkout,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", "helpers", "notebooks"],
+                               cwd=checkout, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return f"{NOT_A_CHECKOUT} ({checkout} has no git history)"
-    # executed notebooks change only in their outputs; count only code changes
-    dirty_code = [line for line in dirty.splitlines() if not line.rstrip().endswith(".ipynb")]
-    return commit + ("-dirty" if dirty_code else "")
+    return commit + ("-dirty" if any(map(changes_code, dirty.splitlines())) else "")
+
+
+def changes_code(status_line: str) -> bool:
+    """Whether a `git status --porcelain` line changes what a run computes: a tracked file changed (notebooks
+    aside: a run rewrites their outputs), or a new Python file; a new data file (a benchmark's JSON) does not."""
+    path = status_line[3:].strip().strip('"')
+    if status_line.startswith("??"):
+        return path.endswith(".py")
+    return not path.endswith(".ipynb")
 
 
 def device_name(device) -> str:
@@ -95,8 +102,8 @@ class RunRecord:
     profile: str
     seed: int
     epochs: int
-    test_accuracy: float
-    test_loss: float
+    test_accuracy: float | None   # None for a notebook without one test result (several `rows`, or none)
+    test_loss: float | None
     device: str
     precision: str
     hardware: dict
@@ -108,7 +115,7 @@ class RunRecord:
 
     @classmethod
     def create(cls, *, notebook: str, profile: str, seed: int, epochs: int, device, precision: str,
-               test_accuracy: float, test_loss: float, lesson: dict) -> "RunRecord":
+               test_accuracy: float | None, test_loss: float | None, lesson: dict) -> "RunRecord":
         """A record for a run that just finished: hardware, commit, versions and time filled in."""
         import torch
 
@@ -120,7 +127,8 @@ class RunRecord:
             raise ValueError(f"{', '.join(clash)}: filled in by the run itself; do not pass them to record()")
         hardware = describe_hardware(device, precision)
         return cls(notebook=notebook, profile=profile, seed=int(seed), epochs=int(epochs),
-                   test_accuracy=float(test_accuracy), test_loss=float(test_loss), device=hardware_summary(hardware),
+                   test_accuracy=None if test_accuracy is None else float(test_accuracy),
+                   test_loss=None if test_loss is None else float(test_loss), device=hardware_summary(hardware),
                    precision=precision, hardware=hardware, git_commit=git_commit(), course_version=__version__,
                    torch_version=torch.__version__,
                    created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), lesson=dict(lesson))

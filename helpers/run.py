@@ -5,9 +5,10 @@
 
 The notebooks are found in `--notebooks` (default: the checkout's `notebooks/`, or the
 working folder outside a checkout): numbered lessons (`01_simple_rnn.ipynb`) and lettered
-appendices (`A_own_dataset.ipynb`), each with its title and the tutorial's published
-accuracy in its own metadata (`"course": {"title": ..., "published_accuracy": ...}`), so a
-new notebook needs no change here. Each runs with papermill parameters (`PROFILE`,
+appendices (`A_own_dataset.ipynb`), each with its title, the tutorial's published accuracy
+and its kind in its own metadata (`"course": {"title": ..., "published_accuracy": ...,
+"kind": "lesson" | "baseline" | "appendix"}`; without "kind", numbered notebooks are lessons
+and lettered ones appendices), so a new notebook needs no change here. Each runs with papermill parameters (`PROFILE`,
 `DATA_DIR`, `RESULTS_DIR` when given); its executed copy goes to
 `<output dir>/<stem>/<stem>.ipynb` (or replaces the notebook with `--inplace`, which is how
 the committed reference outputs are made), it writes `<output dir>/<stem>/metrics.json`,
@@ -40,7 +41,8 @@ from .files import atomic_path
 from .results import COURSE_URL, git_commit, read_metrics
 
 NOTEBOOK_NAME = re.compile(r"(?P<key>\d+|[A-Z])_[A-Za-z0-9_-]+\.ipynb")
-METADATA_KEY = "course"   # the notebook metadata entry holding its title and published accuracy
+METADATA_KEY = "course"   # the notebook metadata entry holding its title, published accuracy and kind
+KINDS = ("lesson", "baseline", "appendix")   # the summary's order: lessons, baselines, other appendices
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Lesson:
     title: str
     published_accuracy: float | None  # the tutorial's reported test accuracy, %; None where there is none
     path: Path
+    kind: str = "lesson"   # one of KINDS
 
     @property
     def order(self) -> tuple:
@@ -74,8 +77,11 @@ def read_lesson(path: Path) -> Lesson:
         raise ValueError(f"{path.name} is not named like a lesson (01_name.ipynb) or an appendix (A_name.ipynb)")
     info = nbformat.read(path, as_version=4).metadata.get(METADATA_KEY, {})
     key = str(int(match["key"])) if match["key"].isdigit() else match["key"]
+    kind = info.get("kind") or ("lesson" if key.isdigit() else "appendix")
+    if kind not in KINDS:
+        raise ValueError(f"{path.name}: metadata course.kind must be one of {', '.join(KINDS)}, not {kind!r}")
     return Lesson(key, path.stem, info.get("title") or path.stem.split("_", 1)[1].replace("_", " "),
-                  info.get("published_accuracy"), path)
+                  info.get("published_accuracy"), path, kind)
 
 
 def discover(folder: Path) -> list[Lesson]:
@@ -141,7 +147,8 @@ def strip_injected_parameters(path: Path) -> None:
 
 
 ROW_KEYS = ("test_accuracy", "test_loss", "device", "precision", "epochs", "vectors", "profile", "git_commit",
-            "n_train", "n_valid", "n_test", "train_seconds", "beyond", "model", "transformer", "max_length")
+            "n_train", "n_valid", "n_test", "train_seconds", "beyond", "model", "transformer", "max_length",
+            "rows", "result")
 
 
 def notebook_parameters(lesson: Lesson, values: dict) -> dict:
@@ -176,7 +183,7 @@ def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool = 
     folder = output_dir / lesson.stem
     folder.mkdir(parents=True, exist_ok=True)
     executed = folder / f"{lesson.stem}.ipynb"
-    row = {"lesson": lesson.key, "notebook": lesson.stem, "title": lesson.title,
+    row = {"lesson": lesson.key, "notebook": lesson.stem, "title": lesson.title, "kind": lesson.kind,
            "published_accuracy": lesson.published_accuracy}
     failed_copy = folder / f"{lesson.stem}.failed.ipynb"
     failed_copy.unlink(missing_ok=True)
@@ -222,13 +229,28 @@ def collect_rows(output_dir: Path, lessons: list[Lesson]) -> list[dict]:
     for lesson in lessons:
         path = output_dir / lesson.stem / "run.json"
         if path.is_file():
-            row = json.loads(path.read_text(encoding="utf-8"))
+            row = {**json.loads(path.read_text(encoding="utf-8")), "kind": lesson.kind}   # the notebook's kind now
             metrics = read_metrics(path.parent)
             if "error" not in row and metrics:   # fields a row written by an older runner lacks
                 if metrics.get("git_commit") == row.get("git_commit"):
                     row.update({key: metrics[key] for key in ROW_KEYS if key in metrics and key not in row})
             rows.append(row)
-    return rows
+    return sorted(rows, key=lambda row: KINDS.index(row["kind"]))   # stable: each kind keeps the lessons' order
+
+
+def result_rows(rows: list[dict]) -> list[dict]:
+    """One row per (notebook, model, dataset): a notebook that recorded several results (`record(rows=...)`)
+    gives one row each, with its "kind" and the notebook's run facts; every other notebook gives its own row."""
+    flat = []
+    for row in rows:
+        if "error" in row or not row.get("rows"):
+            flat.append({key: value for key, value in row.items() if key != "rows"})
+            continue
+        common = {key: row.get(key) for key in ("lesson", "notebook", "title", "kind", "profile", "device",
+                                                "precision", "git_commit", "minutes")}
+        # "part": the result's place among its notebook's results (1, 2, ...)
+        flat += [{**common, **result, "part": number} for number, result in enumerate(row["rows"], 1)]
+    return flat
 
 
 def update_readme(table: str, readme: Path | None = None) -> None:
@@ -255,14 +277,18 @@ def short_commit(commit: str | None) -> str:
 
 
 def summary_table(rows: list[dict]) -> str:
-    """The results as a Markdown table, one row per notebook."""
-    lines = ["| # | notebook | test accuracy | tutorial | beyond the tutorial | profile | device | epochs "
+    """The results as a Markdown table, one row per (notebook, model, dataset) (see `result_rows`); a notebook's
+    minutes are given on its first row and counted once in the total."""
+    lines = ["| kind | # | notebook | test accuracy | tutorial | beyond the tutorial (or how it was chosen) | profile | device | epochs "
              "| minutes | commit |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for row in rows:
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    previous = None
+    for row in result_rows(rows):
+        beyond = ""
         if "error" in row:
             result = f"**failed**: {row['error'].splitlines()[0][:120]}"
-            beyond = ""
+        elif row.get("test_accuracy") is None:
+            result = f"no test accuracy: {row.get('result') or 'none recorded'}"
         else:
             result = f"{100 * row['test_accuracy']:.2f}%"
             extra = row.get("beyond") or {}
@@ -274,9 +300,14 @@ def summary_table(rows: list[dict]) -> str:
         published = "" if row.get("published_accuracy") is None else f"{row['published_accuracy']:.2f}%"
         if row.get("transformer"):
             notebook += f" ({row['transformer']}, max length {row.get('max_length')})"
-        lines.append(f"| {row['lesson']} | {notebook} | {result} | {published} | "
+        if row.get("part"):   # one of several results of its notebook: what it is, and how it was chosen
+            notebook += f": {row['model']} on {row['dataset']}"
+            beyond = row.get("how") or ""
+        minutes = f"{row['minutes']:.1f}" if row["notebook"] != previous else ""
+        previous = row["notebook"]
+        lines.append(f"| {row.get('kind', '')} | {row['lesson']} | {notebook} | {result} | {published} | "
                      f"{beyond} | {row.get('profile') or ''} | {device} | "
-                     f"{row.get('epochs') or ''} | {row['minutes']:.1f} | {short_commit(row.get('git_commit'))} |")
+                     f"{row.get('epochs') or ''} | {minutes} | {short_commit(row.get('git_commit'))} |")
     lines += ["", f"Total: {sum(row['minutes'] for row in rows):.1f} minutes (whole notebooks, as run by "
               "`python -m helpers.run`)."]
     if any(row.get("profile") == "smoke" for row in rows):
@@ -296,6 +327,12 @@ def result_line(row: dict) -> str:
     """A notebook's result in a few words: its test accuracy (and the going-further one) or its error, and minutes."""
     if "error" in row:
         return f"FAILED in {row['minutes']:.1f} min: {row['error'].splitlines()[0]}"
+    if row.get("test_accuracy") is None:
+        results = row.get("rows") or []
+        what = (f"{len(results)} results, test accuracy {min(r['test_accuracy'] for r in results):.2%} to "
+                f"{max(r['test_accuracy'] for r in results):.2%}" if results else f"no test accuracy "
+                f"({row.get('result') or 'none recorded'})")
+        return f"{what} in {row['minutes']:.1f} min"
     beyond = row.get("beyond") or {}
     extra = f", going further {beyond['test_accuracy']:.2%}" if beyond.get("test_accuracy") is not None else ""
     return f"test accuracy {row['test_accuracy']:.2%}{extra} in {row['minutes']:.1f} min"
@@ -343,8 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     # this run's rows and those of earlier runs into the same folder
     everything = collect_rows(output_dir, discover(notebook_dir))
     with atomic_path(output_dir / "summary.json") as tmp:
-        tmp.write_text(json.dumps({"git_commit": commit, "notebooks": everything}, indent=2) + "\n",
-                       encoding="utf-8")
+        # "rows": one per (notebook, model, dataset), each with its kind; "notebooks": the runner's rows
+        tmp.write_text(json.dumps({"git_commit": commit, "rows": result_rows(everything), "notebooks": everything},
+                                  indent=2) + "\n", encoding="utf-8")
     with atomic_path(output_dir / "summary.md") as tmp:
         tmp.write_text(summary_markdown(everything, commit), encoding="utf-8")
     if args.readme:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deployment.events import http_event  # noqa: F401 (the tests' event builder lives with the deployment)
 from helpers.course import FIXTURE_DATA_DIR as FIXTURE_DATA   # the data shipped in the package
 
 BUNDLE_NAMES = ("sentiment", "sentiment-cnn", "question-type")
@@ -95,29 +96,6 @@ def bundles_for_tests(tmp_root: Path) -> Path:
         else:
             build_bundles(root, [name])
     return root
-
-
-def http_event(method: str, body=None, version: str = "2.0", base64_body: bool = False, path: str = "/sentiment"):
-    """An API Gateway proxy event: HTTP API payload 2.0 or REST API payload 1.0."""
-    import base64
-
-    if isinstance(body, (dict, list)):
-        import json
-
-        body = json.dumps(body)
-    if base64_body and body is not None:
-        raw = body if isinstance(body, bytes) else body.encode("utf-8")
-        body = base64.b64encode(raw).decode("ascii")
-    if version == "2.0":
-        return {"version": "2.0", "routeKey": f"{method} {path}", "rawPath": path, "rawQueryString": "",
-                "headers": {"content-type": "application/json"},
-                "requestContext": {"http": {"method": method, "path": path, "sourceIp": "127.0.0.1"},
-                                   "stage": "$default"},
-                "body": body, "isBase64Encoded": base64_body}
-    return {"resource": path, "path": path, "httpMethod": method, "headers": {"Content-Type": "application/json"},
-            "multiValueHeaders": {}, "queryStringParameters": None, "requestContext": {"httpMethod": method,
-                                                                                      "stage": "prod"},
-            "body": body, "isBase64Encoded": base64_body}
 
 
 # ------------------------------------------------------------------ the heaviest requests within the limits

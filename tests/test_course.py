@@ -94,6 +94,12 @@ def test_full_run_in_a_checkout_keeps_todays_places(fake_checkout, no_course_env
     assert (run.epochs, run.seed, run.precision in ("bf16", "fp32"), run.threads >= 1) == (3, 1234, True, True)
 
 
+def test_a_lesson_can_keep_its_full_run_bundles_out_of_the_deployment(fake_checkout, no_course_env):
+    run = course.start_lesson("07_x", profile="full", device="cpu", bundles_to_deployment=False)
+    assert run.bundle_dir("sentiment-lesson7") == run.results_dir / "bundles" / "sentiment-lesson7"
+    assert course.start_lesson("03_x", profile="full", device="cpu").bundle_dir("s").parent.name == "models"
+
+
 def test_smoke_run_in_a_checkout_never_touches_committed_results(fake_checkout, no_course_env):
     run = course.start_lesson("03_x", profile="smoke", device="cpu")
     assert run.results_dir == fake_checkout / "results-smoke" / "03_x"
@@ -207,6 +213,30 @@ def test_record_exports_the_going_further_model_with_its_provenance(fake_checkou
         run.export_result({"name": "s", "task": "sentiment", "labels": ["neg", "pos"]}, model=first, vocab="v")
 
 
+def test_record_takes_several_results_or_none_and_names_a_bad_call(fake_checkout, no_course_env, capsys):
+    run = course.start_lesson("B_x", profile="smoke", device="cpu")
+    capsys.readouterr()
+    rows = [{"model": "tf-idf + lr", "dataset": "imdb", "test_accuracy": 0.891, "fit_seconds": 12.5},
+            {"model": "nb-svm", "dataset": "trec-coarse", "test_accuracy": 0.8}]
+    path = run.record(rows=rows, features=1000)
+    metrics = json.loads(path.read_text())
+    assert metrics["test_accuracy"] is None and metrics["rows"] == rows and metrics["features"] == 1000
+    assert capsys.readouterr().out.startswith("recorded: 2 results, test accuracy 80.00% to 89.10% in ")
+    path = course.start_lesson("07_x", profile="smoke", device="cpu").record(result="served sentiment, p50 2.0 ms")
+    assert json.loads(path.read_text())["result"] == "served sentiment, p50 2.0 ms"
+    assert "recorded: no test accuracy (served sentiment, p50 2.0 ms)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="needs test= .*rows= .*result="):
+        run.record(model=torch.nn.Linear(2, 1))
+    with pytest.raises(ValueError, match="either test= .* or rows="):
+        run.record(test={"accuracy": 0.5, "loss": 0.1}, rows=rows)
+    with pytest.raises(ValueError, match=r"row 2 lacks dataset"):
+        run.record(rows=[rows[0], {"model": "m", "test_accuracy": 0.5}])
+    with pytest.raises(ValueError, match=r"row 1 \(m, imdb\): test_accuracy must be a fraction .* got 89.1"):
+        run.record(rows=[{"model": "m", "dataset": "imdb", "test_accuracy": 89.1}])
+    with pytest.raises(ValueError, match="got no rows"):
+        run.record(rows=[])
+
+
 def test_start_lesson_describes_its_data_without_a_machine_path(fake_checkout, no_course_env, tmp_path, capsys):
     folder = tmp_path / "my-data"
     folder.mkdir()
@@ -220,6 +250,16 @@ def test_start_lesson_describes_its_data_without_a_machine_path(fake_checkout, n
 def test_git_commit_inside_and_outside_a_checkout(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", git_commit(REPO_ROOT))
     assert git_commit(tmp_path).startswith("not a checkout") and str(tmp_path) in git_commit(tmp_path)
+
+
+@pytest.mark.parametrize("line, dirty", [
+    (" M helpers/data.py", True), ("?? helpers/new_module.py", True), (" M helpers/fixtures/data/own/reviews.csv", True),
+    (" M notebooks/03_x.ipynb", False), ("?? notebooks/results/", False),
+    ("?? notebooks/results/benchmarks/seeds.json", False)])
+def test_only_code_changes_make_a_run_dirty(line, dirty):
+    from helpers.results import changes_code
+
+    assert changes_code(line) is dirty
 
 
 def test_version_mismatch_is_said_clearly(capsys):

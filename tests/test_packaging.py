@@ -3,71 +3,51 @@ no Docker), unzipped under the project's 150 MB goal (Lambda's limit is 250 MB),
 working from the unzipped package alone, in a Python that sees nothing else (no torch, no venv)."""
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
 import subprocess
 import zipfile
-from pathlib import Path
 
 import pytest
 
-from deploy_support import COMMITTED_MODELS, REPO_ROOT, committed_bundles_present
+from deploy_support import COMMITTED_MODELS, committed_bundles_present
+from deployment.packaging import (PACKAGE_ZIP, build_package, folder_bytes, lambda_python, missing_tools,
+                                  shared_package_dir)
+from helpers.files import atomic_path
 
-DEPLOYMENT = REPO_ROOT / "deployment"
 LAMBDA_LIMIT_MB = 250
 PACKAGE_GOAL_MB = 150
 
 
-def lambda_python() -> str | None:
-    """A python3.12 (the Lambda runtime's version): $SLS_PYTHON_BIN, python3.12 on PATH, or pyenv's."""
-    candidates = [os.environ.get("SLS_PYTHON_BIN"), shutil.which("python3.12"),
-                  *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))]
-    for candidate in filter(None, candidates):
-        try:
-            out = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
-                                 capture_output=True, text=True, timeout=30)
-        except OSError:
-            continue
-        if out.returncode == 0 and out.stdout.strip() == "True":
-            return candidate
-    return None
-
-
-def folder_size(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file() and not path.is_symlink())
+# `make test` runs the notebooks with the same output folder: the package built here is left in it, where
+# lesson 7's smoke run finds it instead of building another (read now: each test's fixtures unset the variable)
+SHARED_OUTPUT_DIR = os.environ.get("SENTIMENT_RESULTS_DIR") or None
 
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory):
-    """(unzipped package folder, zip path, python3.12): runs `npx serverless package` once."""
-    if shutil.which("npx") is None or shutil.which("node") is None:
-        pytest.skip("node/npx not installed (.ci/run installs them): cannot run serverless package")
-    if not (DEPLOYMENT / "node_modules" / "serverless" / "package.json").is_file():
-        pytest.skip("deployment/node_modules is missing: run `make deploy-deps` (npm ci in deployment/)")
-    python = lambda_python()
-    if python is None:
-        pytest.skip("no python3.12 found (the Lambda runtime's version): set SLS_PYTHON_BIN")
+    """(unzipped package folder, zip path, python3.12, the folder serverless wrote): runs `npx serverless
+    package` once, into `shared_package_dir($SENTIMENT_RESULTS_DIR)` when that is set, else a temporary folder."""
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"cannot run serverless package: {missing} (.ci/run installs what is missing)")
     if not committed_bundles_present():
         pytest.fail(f"{COMMITTED_MODELS} has no sentiment / question-type bundles to package")
+    python = lambda_python()
     out = tmp_path_factory.mktemp("sls")
-    env = {**os.environ, "SLS_PYTHON_BIN": python, "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off",
-           "SLS_DEPRECATION_DISABLE": "*", "AWS_REGION": "eu-west-1"}
-    result = subprocess.run(["npx", "--no-install", "serverless", "package", "--package", str(out / "artifact")],
-                            cwd=DEPLOYMENT, env=env, capture_output=True, text=True, timeout=1500)
-    assert result.returncode == 0, f"serverless package failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    artifact = out / "artifact" / "sentiment-tutorials-api.zip"
-    assert artifact.is_file(), list((out / "artifact").iterdir())
+    folder = shared_package_dir(SHARED_OUTPUT_DIR) if SHARED_OUTPUT_DIR else out / "artifact"
+    with atomic_path(folder) as building:   # a reader never finds a half-written package
+        build_package(python, building)
+    artifact = folder / PACKAGE_ZIP
     unzipped = out / "unzipped"
     with zipfile.ZipFile(artifact) as archive:
         archive.extractall(unzipped)
-    return unzipped, artifact, python, out / "artifact"
+    return unzipped, artifact, python, folder
 
 
 def test_package_size_under_lambda_limit(package):
     unzipped, artifact, _, _ = package
-    size_mb = folder_size(unzipped) / 1e6
+    size_mb = folder_bytes(unzipped) / 1e6
     print(f"\nLambda package: {artifact.stat().st_size / 1e6:.1f} MB zipped, {size_mb:.1f} MB unzipped "
           f"(limit {LAMBDA_LIMIT_MB} MB, goal {PACKAGE_GOAL_MB} MB)")
     assert size_mb < LAMBDA_LIMIT_MB

@@ -65,7 +65,7 @@ def test_failure_is_reported_others_run_and_exit_code_is_one(lessons, tmp_path, 
     assert (out / "01_good" / "01_good.ipynb").is_file()
     table = (out / "summary.md").read_text()
     assert "**failed**" in table and "75.00%" in table and "50.00%" in table
-    assert "| A | A_extra | 75.00% |  |" in table   # an appendix without a published figure
+    assert "| appendix | A | A_extra | 75.00% |  |" in table   # an appendix without a published figure
     assert "02_bad" in capsys.readouterr().err
 
 
@@ -137,7 +137,7 @@ def test_summary_keeps_earlier_runs_and_readme_table_is_replaced(lessons, tmp_pa
     readme.write_text("intro\n<!-- results:start -->\nold table\n<!-- results:end -->\noutro\n")
     runner.update_readme(runner.summary_table(rows), readme)
     text = readme.read_text()
-    assert "old table" not in text and "| 1 | 01_good | 75.00%" in text and text.endswith("outro\n")
+    assert "old table" not in text and "| lesson | 1 | 01_good | 75.00%" in text and text.endswith("outro\n")
     with pytest.raises(SystemExit, match="markers"):
         runner.update_readme("x", out / "summary.md")
 
@@ -151,6 +151,58 @@ def test_summary_row_names_the_transformer_max_length_and_precision():
     assert "cpu (2 threads, x86_64), training in bf16" in line and "87.71%" in line
     row["device"] = "cpu AMD EPYC 9R14 (AVX512, avx512_bf16), 2 threads, bf16, torch 2.13.0"   # a record's hardware line
     assert "bf16, torch 2.13.0 |" in runner.summary_table([row]).splitlines()[2]   # precision not repeated
+
+
+# What B_baselines' record call writes, in miniature: several results, no single test accuracy.
+WRITE_ROWS = """
+import json, pathlib
+folder = pathlib.Path(RESULTS_DIR) / NAME
+folder.mkdir(parents=True, exist_ok=True)
+rows = [{"model": "tf-idf + lr", "dataset": "imdb", "test_accuracy": 0.89, "how": "C=4 on validation"},
+        {"model": "tf-idf + lr", "dataset": "trec", "test_accuracy": 0.85, "how": "C=8 on validation"}]
+(folder / "metrics.json").write_text(json.dumps({"test_accuracy": None, "test_loss": None, "device": "cpu",
+                                                 "profile": PROFILE, "rows": rows}))
+"""
+WRITE_NO_TEST = """
+import json, pathlib
+folder = pathlib.Path(RESULTS_DIR) / NAME
+folder.mkdir(parents=True, exist_ok=True)
+(folder / "metrics.json").write_text(json.dumps({"test_accuracy": None, "test_loss": None, "device": "cpu",
+                                                 "profile": PROFILE, "result": "served sentiment, p50 2.0 ms"}))
+"""
+
+
+def test_kinds_order_the_summary_and_several_results_give_a_row_each(lessons, tmp_path, capsys):
+    _write_notebook(lessons / "B_base.ipynb", [WRITE_ROWS], parameters='NAME = "B_base"')
+    nb = nbformat.read(lessons / "B_base.ipynb", as_version=4)
+    nb.metadata["course"]["kind"] = "baseline"
+    nbformat.write(nb, lessons / "B_base.ipynb")
+    _write_notebook(lessons / "07_ship.ipynb", [WRITE_NO_TEST], parameters='NAME = "07_ship"')
+    out = tmp_path / "out"
+    assert main(lessons, "--profile", "smoke", "--only", "1,7,A,B", "--output-dir", str(out)) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(row["lesson"], row["kind"]) for row in summary["notebooks"]] == [
+        ("1", "lesson"), ("7", "lesson"), ("B", "baseline"), ("A", "appendix")]
+    flat = [(row["notebook"], row["kind"], row.get("dataset"), row.get("test_accuracy")) for row in summary["rows"]]
+    assert flat == [("01_good", "lesson", None, 0.75), ("07_ship", "lesson", None, None),
+                    ("B_base", "baseline", "imdb", 0.89), ("B_base", "baseline", "trec", 0.85),
+                    ("A_extra", "appendix", None, 0.75)]
+    table = (out / "summary.md").read_text()
+    assert "| lesson | 7 | 07_ship | no test accuracy: served sentiment, p50 2.0 ms |" in table
+    imdb, trec = [line for line in table.splitlines() if "B_base:" in line]
+    assert "B_base: tf-idf + lr on imdb | 89.00% |  | C=4 on validation |" in imdb
+    assert "B_base: tf-idf + lr on trec | 85.00% |" in trec
+    minutes = [line.split("|")[10].strip() for line in (imdb, trec)]
+    assert minutes[0] and not minutes[1]   # the notebook's minutes once
+
+
+def test_an_unknown_kind_is_named(tmp_path):
+    _write_notebook(tmp_path / "B_x.ipynb", ["pass"])
+    nb = nbformat.read(tmp_path / "B_x.ipynb", as_version=4)
+    nb.metadata["course"]["kind"] = "extra"
+    nbformat.write(nb, tmp_path / "B_x.ipynb")
+    with pytest.raises(ValueError, match="course.kind must be one of lesson, baseline, appendix, not 'extra'"):
+        runner.read_lesson(tmp_path / "B_x.ipynb")
 
 
 def test_collect_rows_fills_details_from_the_same_runs_metrics(tmp_path):

@@ -1,6 +1,7 @@
 """benchmarks/seed_study.py: which cells it runs, how it sets the seed, what it reports."""
 import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -50,6 +51,17 @@ def test_runs_each_seed_and_summarises(tmp_path, monkeypatch, capsys):
     assert (result["summary"]["lesson"]["min"], result["summary"]["lesson"]["max"]) == (40.0, 80.0)
     assert result["at_or_above_published"] == 2
     assert "reached by 2 of 3 seeds" in capsys.readouterr().out
+
+
+def test_a_relative_out_is_the_callers_and_the_working_folder_is_restored(tmp_path, monkeypatch):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _fake_lesson(notebooks)
+    monkeypatch.setattr(runner, "default_notebook_dir", lambda: notebooks)
+    monkeypatch.chdir(tmp_path)
+    seed_study.main(["--lesson", "9", "--seeds", "40", "--data-dir", str(tmp_path), "--out", "out/seeds.json"])
+    assert (tmp_path / "out" / "seeds.json").is_file()   # not notebooks/out/seeds.json, where the cells ran
+    assert not (notebooks / "out").exists() and Path.cwd() == tmp_path
 
 
 @pytest.mark.parametrize("argv, message", [
