@@ -351,7 +351,7 @@ def checked_rows(rows: Sequence[Mapping]) -> list[dict]:
 
 
 def recorded_what(fields: Mapping, test_accuracy: float | None) -> str:
-    """The record's result in a few words, for the line `record` prints."""
+    """The record's result in a few words, for the line `record` prints and the runner's line per notebook."""
     if test_accuracy is not None:
         extra = (fields.get("beyond") or {}).get("test_accuracy")
         return f"test accuracy {test_accuracy:.2%}" + (f" (going further {extra:.2%})" if extra is not None else "")
@@ -359,7 +359,7 @@ def recorded_what(fields: Mapping, test_accuracy: float | None) -> str:
         accuracies = [row["test_accuracy"] for row in fields["rows"]]
         return (f"{len(accuracies)} results, test accuracy {min(accuracies):.2%} to {max(accuracies):.2%}"
                 if len(accuracies) > 1 else f"1 result, test accuracy {accuracies[0]:.2%}")
-    return f"no test accuracy ({fields['result']})"
+    return f"no test accuracy ({fields.get('result') or 'none recorded'})"   # .get: records of older runs
 
 
 def _count(split) -> int:

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .course import PROFILES, absolute_if_path, checkout_root, default_output_dir, get_profile
+from .course import PROFILES, absolute_if_path, checkout_root, default_output_dir, get_profile, recorded_what
 from .files import atomic_path
 from .results import COURSE_URL, git_commit, read_metrics
 
@@ -327,12 +327,8 @@ def result_line(row: dict) -> str:
     """A notebook's result in a few words: its test accuracy (and the going-further one) or its error, and minutes."""
     if "error" in row:
         return f"FAILED in {row['minutes']:.1f} min: {row['error'].splitlines()[0]}"
-    if row.get("test_accuracy") is None:
-        results = row.get("rows") or []
-        what = (f"{len(results)} results, test accuracy {min(r['test_accuracy'] for r in results):.2%} to "
-                f"{max(r['test_accuracy'] for r in results):.2%}" if results else f"no test accuracy "
-                f"({row.get('result') or 'none recorded'})")
-        return f"{what} in {row['minutes']:.1f} min"
+    if row.get("test_accuracy") is None:   # several results, or none: said as the record cell says it
+        return f"{recorded_what(row, None)} in {row['minutes']:.1f} min"
     beyond = row.get("beyond") or {}
     extra = f", going further {beyond['test_accuracy']:.2%}" if beyond.get("test_accuracy") is not None else ""
     return f"test accuracy {row['test_accuracy']:.2%}{extra} in {row['minutes']:.1f} min"
