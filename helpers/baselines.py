@@ -231,6 +231,16 @@ class Choice:
         return ", ".join(f"{name}={value:g}" if isinstance(value, (int, float)) else f"{name}={value}"
                          for name, value in self.params.items()) + ", chosen on validation"
 
+    def edges(self) -> dict[str, str]:
+        """The numeric parameters whose chosen value is the smallest or the largest one tried, e.g.
+        {"C": "largest"}: the best score may lie beyond the grid, so a wider grid is worth a try."""
+        found = {}
+        for name, value in self.params.items():
+            tried = sorted({row[name] for row in self.table if isinstance(row[name], (int, float))})
+            if len(tried) > 1 and value in (tried[0], tried[-1]):
+                found[name] = "smallest" if value == tried[0] else "largest"
+        return found
+
     def table_text(self) -> str:
         """The grid as a compact table, one line per grid point, the chosen one marked with *."""
         lines = []

@@ -97,6 +97,23 @@ def test_choose_on_validation_picks_the_best_validation_score_first_on_a_tie():
     assert len(lines) == 4 and lines[1].endswith(" *") and not lines[3].endswith(" *")
 
 
+def test_a_choice_on_the_edge_of_its_grid_says_which_edge():
+    def choose(grid):
+        return choose_on_validation(Scripted, grid, np.zeros((1, 1)), np.zeros(1), np.zeros((10, 1)),
+                                    np.ones(10, dtype=int))
+
+    # Scripted(right=r) scores min(r, 10) / 10 on these 10 validation labels
+    assert choose({"right": [3, 8, 5]}).edges() == {"right": "largest"}
+    assert choose({"right": [10, 11, 12]}).edges() == {"right": "smallest"}  # all score 100%: the first wins
+    assert choose({"right": [9, 2, 5]}).edges() == {"right": "largest"}
+    assert choose({"right": [3, 10, 12]}).edges() == {}                       # 10 and 12 tie: 10, inside the grid
+    assert choose({"right": [3, 5, 4]}).edges() == {"right": "largest"}
+    assert choose({"right": [2, 5, 8, 1]}).edges() == {"right": "largest"}
+    assert choose({"right": [2, 10, 11, 1]}).edges() == {}
+    assert choose({"right": [8]}).edges() == {}                                # one value: no edge to speak of
+    assert choose({"right": [3, 9], "tag": ["x", "y"]}).edges() == {"right": "largest"}   # text values: no edge
+
+
 def test_choose_on_validation_tries_every_combination_of_two_parameters():
     points = grid_points({"right": [1, 2], "tag": ["x", "y", "z"]})
     assert points == [{"right": r, "tag": t} for r in (1, 2) for t in ("x", "y", "z")]
