@@ -148,7 +148,7 @@ def strip_injected_parameters(path: Path) -> None:
 
 ROW_KEYS = ("test_accuracy", "test_loss", "device", "precision", "epochs", "vectors", "profile", "git_commit",
             "n_train", "n_valid", "n_test", "train_seconds", "beyond", "model", "transformer", "max_length",
-            "rows", "result")
+            "rows", "result", "dataset")
 
 
 def notebook_parameters(lesson: Lesson, values: dict) -> dict:
@@ -352,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     console.add_argument("--log-output", action="store_true", help="stream each notebook's printed output to the "
                         "console as it runs (for debugging; progress bars stay off in batch runs)")
     parser.add_argument("--readme", action="store_true", help="also write the results table into README.md")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="run no notebook: write summary.json and summary.md (and, with --readme, the README's "
+                             "table) again from the runs already in the output folder")
     args = parser.parse_args(argv)
     notebook_dir = (args.notebooks or default_notebook_dir()).resolve()
     lessons = select(args.only, notebook_dir)
@@ -365,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
                   "RESULTS_DIR": str(output_dir) if args.output_dir else None}
     commit = git_commit()
     rows = []
-    for number, lesson in enumerate(lessons, 1):
+    for number, lesson in enumerate([] if args.summary_only else lessons, 1):
         if not args.quiet:   # the line is finished with the notebook's result: one line per notebook
             print(f"[{number}/{len(lessons)}] {lesson.stem} ({args.profile}) ...",
                   end="\n" if args.log_output else " ", file=sys.stderr, flush=True)

@@ -29,7 +29,7 @@ import json, pathlib
 folder = pathlib.Path(RESULTS_DIR or "results-" + PROFILE) / NAME
 folder.mkdir(parents=True, exist_ok=True)
 (folder / "metrics.json").write_text(json.dumps({"test_accuracy": 0.75, "test_loss": 0.5, "device": "cpu",
-                                                 "epochs": 1, "profile": PROFILE}))
+                                                 "epochs": 1, "profile": PROFILE, "dataset": "imdb"}))
 print("profile", PROFILE)
 """
 
@@ -142,6 +142,22 @@ def test_summary_keeps_earlier_runs_and_readme_table_is_replaced(lessons, tmp_pa
         runner.update_readme("x", out / "summary.md")
 
 
+def test_summary_only_runs_nothing_and_writes_the_summary_again(lessons, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    assert main(lessons, "--profile", "smoke", "--only", "1,3", "--output-dir", str(out)) == 0
+    before = {name: (out / name / "run.json").read_text() for name in ("01_good", "03_good")}
+    (out / "summary.json").unlink()
+    (out / "summary.md").write_text("stale")
+    executed = []
+    monkeypatch.setattr(runner, "execute", lambda *args, **kwargs: executed.append(args))
+    assert main(lessons, "--profile", "smoke", "--summary-only", "--output-dir", str(out)) == 0
+    assert executed == [] and {name: (out / name / "run.json").read_text() for name in before} == before
+    rows = json.loads((out / "summary.json").read_text())["rows"]
+    assert [(row["notebook"], row["dataset"], row["test_accuracy"]) for row in rows] == [
+        ("01_good", "imdb", 0.75), ("03_good", "imdb", 0.75)]
+    assert "| lesson | 3 | 03_good | 75.00%" in (out / "summary.md").read_text()
+
+
 def test_summary_row_names_the_transformer_max_length_and_precision():
     row = {"lesson": "6", "notebook": "06_x", "published_accuracy": 91.58, "test_accuracy": 0.8771, "profile": "full",
            "device": "cpu (2 threads, x86_64)", "precision": "bf16", "epochs": 5, "minutes": 72.4,
@@ -184,9 +200,9 @@ def test_kinds_order_the_summary_and_several_results_give_a_row_each(lessons, tm
     assert [(row["lesson"], row["kind"]) for row in summary["notebooks"]] == [
         ("1", "lesson"), ("7", "lesson"), ("B", "baseline"), ("A", "appendix")]
     flat = [(row["notebook"], row["kind"], row.get("dataset"), row.get("test_accuracy")) for row in summary["rows"]]
-    assert flat == [("01_good", "lesson", None, 0.75), ("07_ship", "lesson", None, None),
+    assert flat == [("01_good", "lesson", "imdb", 0.75), ("07_ship", "lesson", None, None),
                     ("B_base", "baseline", "imdb", 0.89), ("B_base", "baseline", "trec", 0.85),
-                    ("A_extra", "appendix", None, 0.75)]
+                    ("A_extra", "appendix", "imdb", 0.75)]
     table = (out / "summary.md").read_text()
     assert "| lesson | 7 | 07_ship | no test accuracy: served sentiment, p50 2.0 ms |" in table
     imdb, trec = [line for line in table.splitlines() if "B_base:" in line]
