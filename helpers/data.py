@@ -5,6 +5,7 @@ them and keep the result in a prepared cache, so a second load skips spaCy.
 """
 from __future__ import annotations
 
+import array
 import codecs
 import csv
 import decimal
@@ -345,9 +346,9 @@ class _TableLabels:
 
     def __init__(self, path: Path, column: str):
         self.path, self.column = path, column
-        self.rows: list[str] = []  # each row's label name (one shared string per class)
-        self.names: dict[tuple[type, object], str] = {}  # (type, value) -> name: 1, 1.0 and True differ
-        self.first_line: dict[str, int] = {}
+        self.rows = array.array("i")  # each row's label, as its place in `first_line` (4 bytes a row)
+        self.ids: dict[tuple[type, object], int] = {}  # (type, value) -> place: 1, 1.0 and True differ
+        self.first_line: dict[str, int] = {}  # label name -> line it first occurs on, in that order
         self.spellings: dict[object, tuple[object, int]] = {}  # the class a spelling stands for -> first
         self.first_kind: tuple[str, object, int] | None = None
 
@@ -355,12 +356,13 @@ class _TableLabels:
         if isinstance(value, (list, dict)):
             self._new(value, line)  # refused there (and not hashable)
         key = (type(value), value)
-        name = self.names.get(key)
-        if name is None:  # a label not seen before: checked once
-            name = self.names[key] = self._new(value, line)
-        self.rows.append(name)
+        place = self.ids.get(key)
+        if place is None:  # a label not seen before: checked once
+            self._new(value, line)
+            place = self.ids[key] = len(self.ids)
+        self.rows.append(place)
 
-    def _new(self, value, line: int) -> str:
+    def _new(self, value, line: int) -> None:
         where = f"{self.path} line {line}"
         if value is None or (isinstance(value, str) and not value.strip()):
             raise DataError(f"{where}: empty {self.column!r} label")
@@ -390,10 +392,10 @@ class _TableLabels:
                 "the same label but for spaces"
             raise DataError(f"{self.path}: labels {other} (line {other_line}) and {shown} (line {line}) are {how},"
                             f" which would be two classes; write each class one way")
+        if str(value) in self.first_line:  # cannot happen after the checks above; the ids rely on it
+            raise DataError(f"{where}: label {shown} has the name of another label ({str(value)!r})")
         self.spellings[spelling] = (shown, line)
-        name = str(value)
-        self.first_line[name] = line
-        return name
+        self.first_line[str(value)] = line
 
     def numbered(self, label_names: list[str] | None) -> tuple[np.ndarray, list[str]]:
         """(label index per row, int64 [n rows]; the names in index order)."""
@@ -403,7 +405,8 @@ class _TableLabels:
         if unknown:
             raise DataError(f"{self.path} has labels not in label_names: {unknown[:5]} "
                             f"(first on line {self.first_line[unknown[0]]})")
-        return np.fromiter((index[name] for name in self.rows), dtype=np.int64, count=len(self.rows)), names
+        table = np.array([index[name] for name in self.first_line], dtype=np.int64)
+        return table[np.frombuffer(self.rows, dtype=np.int32)], names
 
 
 class _RowLines:
