@@ -1,6 +1,7 @@
 """helpers.files.atomic_path: all-or-nothing writes, concurrent writers, and temporaries of killed writers."""
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
 import os
 import subprocess
@@ -256,26 +257,11 @@ def test_temporaries_whose_writer_cannot_be_checked_are_removed_after_a_day(tmp_
 
 # ---------------------------------------------------------------------------- writers that end without cleaning up
 
-ENDING_SCRIPT = textwrap.dedent("""
-    import os, signal, sys
-    from pathlib import Path
-    from helpers.files import atomic_path
-    target, writes, ending = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    for write in range(writes):
-        with atomic_path(target) as tmp:
-            tmp.mkdir()
-            (tmp / "a").write_text(str(write))
-    sys.stdout.flush()
-    if ending == "os._exit":
-        os._exit(0)  # no atexit: the folders kept for readers stay
-    os.kill(os.getpid(), signal.SIGTERM)
-""")
-
-
-def forked_writer(target: str, writes: int) -> None:
-    """A forked child's writes; multiprocessing ends it with os._exit, so no atexit runs."""
-    for write in range(writes):
-        write_entry(Path(target), "folder", writer=os.getpid(), write=write)
+# the benchmark's writer (benchmarks/bench_dead_writers.py): argv target, writes, ending
+_spec = importlib.util.spec_from_file_location("bench_dead_writers", REPO_ROOT / "benchmarks" / "bench_dead_writers.py")
+dead_writers_bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(dead_writers_bench)
+ENDING_SCRIPT = dead_writers_bench.WRITE_THEN_END
 
 
 def token_of(temporary: str) -> str:
@@ -291,7 +277,8 @@ def test_any_later_write_in_the_folder_removes_what_writers_left_when_they_ended
         if "fork" not in multiprocessing.get_all_start_methods():
             pytest.skip("needs fork")
         context = multiprocessing.get_context("fork")
-        processes = [context.Process(target=forked_writer, args=(str(shared), writes)) for _ in range(writers)]
+        processes = [context.Process(target=dead_writers_bench.write_folder, args=(shared, writes))
+                     for _ in range(writers)]
         for process in processes:
             process.start()
         for process in processes:
@@ -306,8 +293,7 @@ def test_any_later_write_in_the_folder_removes_what_writers_left_when_they_ended
     assert files_module._this_writer()[2] not in {token_of(name) for name in left}  # forked children drew their own
     monkeypatch.setattr(files_module, "REPLACED_KEPT_S", 0)  # their readers' time is over (not waited for here)
     write_entry(tmp_path / "other", "file", writer=0, write=0)
-    assert entries(tmp_path) == ["other", "shared"]
-    assert entries(shared) == (["a", "b"] if ending == "forked child" else ["a"])  # one writer's last, whole
+    assert entries(tmp_path) == ["other", "shared"] and entries(shared) == ["a"]  # one writer's last, whole
 
 
 def test_a_dead_writers_replaced_folder_is_still_kept_a_moment_for_readers(tmp_path, monkeypatch):
@@ -367,18 +353,10 @@ def test_a_temporary_from_another_pid_namespace_waits_a_day_even_if_its_pid_runs
     assert entries(tmp_path) == ["y"]
 
 
-def can_unshare_pid() -> bool:
-    try:
-        return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True,
-                              timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 NAMESPACED = ["unshare", "--pid", "--fork", "--mount-proc"]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or not can_unshare_pid(),
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not dead_writers_bench.can_unshare(),
                     reason="needs permission to make PID namespaces (unshare --pid)")
 def test_writers_in_other_pid_namespaces_never_delete_each_others_live_temporaries(tmp_path, monkeypatch):
     """Real PID namespaces: a writer in this one, and two that are each process 1 of their own."""
