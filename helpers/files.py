@@ -14,6 +14,7 @@ import functools
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import socket
 import sys
@@ -53,15 +54,22 @@ def cache_dir(explicit: str | os.PathLike | None = None) -> Path:
     return path
 
 
-# Temporaries beside a target are named `.<target name>.<pid>-<host>.<8 random>.tmp`; ones written before
-# the writer's id was recorded are `.<target name>.<8 random>.tmp`.
-_TEMPORARY_NAME = re.compile(r"(?:(?P<pid>\d+)-(?P<host>[0-9a-f]{8})\.)?[a-z0-9_]{8}\.tmp")
-# a temporary whose writer cannot be checked (another machine, the older naming) counts as abandoned once
-# it has been left untouched this long: far longer than any cache write takes
+# Temporaries beside a target are named `.<target name>.<writer>.<8 random>.tmp`, where <writer> is
+# `<pid>-<namespace>-<token>`: the writer's process id, 12 hex digits naming the PID namespace that id
+# belongs to (`_namespace_tag`), and 12 random hex digits drawn once per process (again in a forked child),
+# so that no writer takes another's temporary for its own, even one with the same host name and id.
+_TEMPORARY = re.compile(r"\..+\.(?P<pid>\d+)-(?P<namespace>[0-9a-f]{12})-(?P<token>[0-9a-f]{12})\.[a-z0-9_]{8}\.tmp")
+# Older versions named them `.<target name>.<pid>-<host>.<8 random>.tmp` or `.<target name>.<8 random>.tmp`;
+# that shape is less distinctive, so it is only matched after the prefix of the target being written.
+_OLDER_TEMPORARY = re.compile(r"(?:\d+-[0-9a-f]{8}\.)?[a-z0-9_]{8}\.tmp")
+# A temporary whose writer cannot be checked (another machine, container or boot, the older naming, a system
+# whose processes cannot be asked about) counts as abandoned once it has been left untouched this long: far
+# longer than any cache write takes.
 ABANDONED_AFTER_S = 24 * 3600
 # A folder replaced by a newer one is kept this long (inside its writer's temporary) before it is deleted,
 # so that a reader who was already inside it (listing it, or half-way through resolving a path in it) can
-# finish. Deleted by the writer's next atomic_path call after that, or when its interpreter exits.
+# finish. Deleted by the writer's next atomic_path call after that, or when its interpreter exits; if the
+# writer ends without either (os._exit, a signal, a forked child), by any later atomic_path call in the folder.
 REPLACED_KEPT_S = 2.0
 _replaced: list[tuple[float, Path]] = []  # (when it may go, time.monotonic(); the temporary holding it)
 _replaced_lock = threading.Lock()
@@ -69,12 +77,47 @@ _RENAME_EXCHANGE = 2  # linux/fs.h: swap two existing paths in one step
 _AT_FDCWD = -100
 # what a move meets when another writer moved or replaced the target between our check and our move
 _LOST_RACE = (errno.ENOENT, errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR)
+_writer: tuple[int, str, str] | None = None  # this process's (pid, namespace tag, token), made on first use
 
 
-@functools.lru_cache(maxsize=1)
-def _host_tag() -> str:
-    """8 hex characters naming this machine, so a writer's process id is only checked on its own machine."""
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+def _namespace_tag() -> str:
+    """12 hex digits naming the space in which this process's id is unique, or 12 random ones where
+    that cannot be told.
+
+    On Linux: the host name, the boot (boot_id) and the PID namespace (each container has its own, and
+    ids repeat across them); two writers with the same tag can ask about each other's process ids. On
+    other POSIX systems, which have no PID namespaces: the host name. Where /proc cannot be read, or
+    processes cannot be asked about (Windows): a random tag that no other process shares, so that other
+    writers leave this one's temporaries alone until ABANDONED_AFTER_S.
+    """
+    parts = [socket.gethostname()]
+    if sys.platform.startswith("linux"):
+        try:
+            parts += [Path("/proc/sys/kernel/random/boot_id").read_text().strip(), os.readlink("/proc/self/ns/pid")]
+        except OSError:
+            return secrets.token_hex(6)
+    elif os.name != "posix":
+        return secrets.token_hex(6)
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
+
+
+def _this_writer() -> tuple[int, str, str]:
+    """(pid, namespace tag, token) of this process, as its temporaries are named."""
+    global _writer
+    if _writer is None or _writer[0] != os.getpid():
+        _writer = (os.getpid(), _namespace_tag(), secrets.token_hex(6))
+    return _writer
+
+
+def _after_fork_in_child() -> None:
+    """A forked child is a new writer (its own token, maybe in another PID namespace) and holds none of
+    the parent's replaced folders: those stay the parent's to delete."""
+    global _writer, _replaced, _replaced_lock
+    _writer, _replaced, _replaced_lock = None, [], threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @functools.lru_cache(maxsize=1)
@@ -139,7 +182,7 @@ def _is_folder(path: Path) -> bool:
 
 
 def _writer_alive(pid: int) -> bool | None:
-    """Whether process `pid` runs on this machine; None where that cannot be asked safely."""
+    """Whether process `pid` runs in this process's PID namespace; None where that cannot be asked safely."""
     if os.name != "posix":  # os.kill on Windows would end the process rather than probe it
         return None
     try:
@@ -148,35 +191,59 @@ def _writer_alive(pid: int) -> bool | None:
         return False
     except OSError:  # PermissionError: it exists, under another user
         return True
+    except OverflowError:  # no process has such an id: a name not made by atomic_path
+        return None
     return True
 
 
-def _remove_abandoned_temporaries(target: Path) -> None:
-    """Delete temporaries of `target` whose writer is certainly gone.
+def _last_touched(temporary: Path) -> float:
+    """The latest mtime of a temporary folder and of the entries directly in it: its writer's last step."""
+    times = [os.lstat(temporary).st_mtime]
+    with os.scandir(temporary) as found:
+        times += [entry.stat(follow_symlinks=False).st_mtime for entry in found]
+    return max(times)
 
-    A temporary made on this machine is abandoned once its writer's process has ended (a process still
-    running under that id, even a different one reusing it, keeps it until it ends). One from another
-    machine, or without a process id (older naming), is abandoned after ABANDONED_AFTER_S untouched.
+
+def _abandoned(temporary: Path, target_name: str) -> bool:
+    """Whether `temporary` (an entry beside the target `target_name`) is a temporary whose writer is gone.
+
+    One named with this process's PID namespace (`_namespace_tag`) is abandoned once its process id runs
+    nothing and it has been left REPLACED_KEPT_S (a reader may still be inside a folder it replaced); a
+    live process under the id, even one reusing it, keeps it until that process ends. Any other (another
+    machine, container or boot, the older naming) is abandoned once left untouched for ABANDONED_AFTER_S.
+    This process's own temporaries are never abandoned. Raises OSError when `temporary` has gone.
     """
-    prefix = f".{target.name}."
+    match = _TEMPORARY.fullmatch(temporary.name)
+    if match is None:
+        prefix = f".{target_name}."
+        if not (temporary.name.startswith(prefix) and _OLDER_TEMPORARY.fullmatch(temporary.name[len(prefix):])):
+            return False  # not a temporary: another file
+        left_for = ABANDONED_AFTER_S
+    else:
+        this = _this_writer()
+        writer = (int(match["pid"]), match["namespace"], match["token"])
+        if writer == this:
+            return False
+        alive = _writer_alive(writer[0]) if writer[1] == this[1] else None
+        if alive:
+            return False
+        left_for = ABANDONED_AFTER_S if alive is None else REPLACED_KEPT_S
+    return time.time() - _last_touched(temporary) >= left_for
+
+
+def _remove_abandoned_temporaries(target: Path) -> None:
+    """Delete the temporaries in `target`'s folder, of any target, whose writers are gone (`_abandoned`)."""
     try:
-        names = [name for name in os.listdir(target.parent) if name.startswith(prefix)]
+        names = [name for name in os.listdir(target.parent) if name.startswith(".") and name.endswith(".tmp")]
     except OSError:
         return
     for name in names:
-        match = _TEMPORARY_NAME.fullmatch(name[len(prefix):])
-        if match is None:
-            continue  # another file that happens to share the prefix
-        path = target.parent / name
-        alive = _writer_alive(int(match["pid"])) if match["pid"] and match["host"] == _host_tag() else None
-        if alive is None:
-            try:
-                touched = max(os.lstat(p).st_mtime for p in (path, path / target.name) if os.path.lexists(p))
-            except (OSError, ValueError):
-                continue  # gone already (another writer cleaned it)
-            alive = time.time() - touched < ABANDONED_AFTER_S
-        if not alive:
-            shutil.rmtree(path, ignore_errors=True)
+        temporary = target.parent / name
+        try:
+            if _abandoned(temporary, target.name):
+                shutil.rmtree(temporary, ignore_errors=True)
+        except OSError:
+            continue  # gone already (another writer cleaned it up), or not a folder, so not a temporary of ours
 
 
 @contextlib.contextmanager
@@ -195,14 +262,16 @@ def atomic_path(target: str | os.PathLike):
     systems) the old folder is moved aside first, so a reader may briefly find no folder. A reader that
     opens several files of a folder while writers replace it may get them from different complete entries.
 
-    Temporaries left by a killed writer are deleted on the next write of the same target
-    (see `_remove_abandoned_temporaries`); a live writer's temporary is never touched.
+    Every call deletes the temporaries in the target's folder, of any target, whose writer is gone: one
+    that was killed or ended without cleaning up (os._exit, a signal, a forked child). A live writer's
+    temporary is never touched, whichever host, container or PID namespace it writes from (`_abandoned`).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     _delete_replaced()
     _remove_abandoned_temporaries(target)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}-{_host_tag()}.", suffix=".tmp",
+    pid, namespace, token = _this_writer()
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.{pid}-{namespace}-{token}.", suffix=".tmp",
                                     dir=target.parent))
     replaced = False
     try:

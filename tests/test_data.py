@@ -424,8 +424,8 @@ def test_json_line_not_an_object(tmp_path):
 
 
 @pytest.mark.parametrize("content, problem", [
-    ("text,label\nfine,pos\nonly text\n", "row 2: missing 'text' text or 'label' label"),
-    ("text,label\nnice,\n", "row 1: missing"),
+    ("text,label\nfine,pos\nonly text\n", "line 3 has 1 field but the header has 2"),
+    ("text,label\nnice,\n", "line 2: empty 'label' label"),
     ("text,label\n", "has no rows"),
     ("", "has no column 'text'"),
 ])
@@ -578,3 +578,244 @@ def test_json_lines_errors_are_data_errors_naming_file_and_line(tmp_path, bad_li
     with pytest.raises(DataError, match=problem) as err:
         read_table(path)
     assert str(path) in str(err.value)
+
+
+# ---------------------------------------------------------------------------- tables read exactly as written
+
+def write_table(tmp_path: Path, name: str, content: str) -> Path:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    return path
+
+
+def test_tsv_quotes_are_ordinary_characters_by_default(tmp_path):
+    # with CSV quoting, the first text would swallow the next lines up to the next quote
+    path = write_table(tmp_path, "t.tsv", 'text\tlabel\n"Great\tpos\nsays "hi" twice\tneg\n"quoted"\tpos\nok\tneg\n')
+    dataset = read_table(path)
+    assert dataset.texts == ['"Great', 'says "hi" twice', '"quoted"', "ok"]
+    assert dataset.labels.tolist() == [1, 0, 1, 0]
+
+
+def test_tsv_written_with_csv_quoting_needs_quotes_true(tmp_path):
+    # what pandas' to_csv(sep="\t") writes for texts holding a tab, a line break or a quote
+    path = write_table(tmp_path, "pandas.tsv", 'text\tlabel\n"a\tb"\tpos\n"two\nlines"\tneg\n"say ""hi"""\tpos\n')
+    assert read_table(path, quotes=True).texts == ["a\tb", "two\nlines", 'say "hi"']
+    with pytest.raises(DataError, match=r"line 2 has 3 fields but the header has 2; .*pass quotes=True") as err:
+        read_table(path)
+    assert str(path) in str(err.value)
+    with pytest.raises(ValueError, match="quotes= applies to .csv and .tsv"):
+        read_table(write_table(tmp_path, "t.jsonl", '{"text": "a", "label": "b"}\n'), quotes=True)
+
+
+def test_csv_quotes_that_close_inside_a_field_are_refused(tmp_path):
+    # read leniently, '"Great" movie' became 'Great movie'
+    path = write_table(tmp_path, "t.csv", 'text,label\nfine,pos\n"Great" movie,pos\n')
+    with pytest.raises(DataError, match=r"line 3: ',' expected after '\"'") as err:
+        read_table(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("t.csv", "text,label\nfine,pos\nnice,pos,extra\n",
+     "line 3 has 3 fields but the header has 2; a text that holds a comma must be in double quotes"),
+    ("t.tsv", "text\tlabel\nfine\tpos\nnice\tpos\textra\n", "line 3 has 3 fields but the header has 2$"),
+    ("t.tsv", "text\tlabel\nfine\tpos\nno label\n", "line 3 has 1 field but the header has 2$"),
+    ("t.csv", 'text,label\n"two\nlines",pos\nx,y,z\n', "line 4 has 3 fields"),  # numbered by line, not row
+    ("t.csv", "text,label,text\nnice,pos,other\n", r"line 1: the header names column 'text' twice \(columns: text, label, text\)"),
+    ("t.tsv", "text\tlabel\tnote\tnote\nnice\tpos\ta\tb\n", "line 1: the header names column 'note' twice"),
+    ("t.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": "x", "label": "y"}\n',
+     "line 2 names the key 'label' twice"),
+    ("t.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "meta": {"k": 1, "k": 2}, "label": "y"}\n',
+     "line 2 names the key 'k' twice"),
+    ("t.jsonl", '{"text": "a", "label": "x"}\n\n{"body": "b", "label": "x"}\n', r"line 3 has no 'text' \(keys: body, label\)"),
+    ("t.jsonl", '{"text": 5, "label": "x"}\n', "line 1: 'text' is 5, not a string"),
+])
+def test_rows_that_do_not_fit_the_header_are_refused_naming_the_line(tmp_path, name, content, problem):
+    path = write_table(tmp_path, name, content)
+    with pytest.raises(DataError, match=problem) as err:
+        read_table(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("name, content, line", [
+    ("t.csv", "text,label\na,pos\nb,\n", 3),
+    ("t.csv", "text,label\na,pos\nb,  \n", 3),
+    ("t.tsv", "text\tlabel\na\t\n", 2),
+    ("t.jsonl", '{"text": "a", "label": ""}\n', 1),
+    ("t.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": null}\n', 2),
+])
+def test_empty_labels_are_refused(tmp_path, name, content, line):
+    path = write_table(tmp_path, name, content)
+    with pytest.raises(DataError, match=f"line {line}: empty 'label' label") as err:
+        read_table(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("name, labels, problem", [
+    # JSON Lines: 1, 1.0 and true would be three classes ("1", "1.0", "True")
+    ("t.jsonl", ["1", "1.0", "true"], r"labels 1 \(line 1\) and 1.0 \(line 2\) are the same number written two ways"),
+    ("t.jsonl", ["1", "true"], r"labels of different types: 1 \(number\) on line 1 and true \(true/false\) on line 2"),
+    ("t.jsonl", ['"0"', "1"], r"labels of different types: '0' \(string\) on line 1 and 1 \(number\) on line 2"),
+    ("t.jsonl", ['"pos"', '"pos "'], r"labels 'pos' \(line 1\) and 'pos ' \(line 2\) are the same label but for spaces"),
+    ("t.csv", ["1", "0", "1.0"], r"labels '1' \(line 2\) and '1.0' \(line 4\) are the same number written two ways"),
+    ("t.csv", ["01", "1"], r"labels '01' \(line 2\) and '1' \(line 3\) are the same number"),
+    ("t.tsv", ["neg", " neg"], r"labels 'neg' \(line 2\) and ' neg' \(line 3\) are the same label but for spaces"),
+    ("t.jsonl", ["[1]"], r"line 1: 'label' is a JSON array; a label is a string, a number or true/false"),
+    ("t.jsonl", ['{"a": 1}'], r"line 1: 'label' is a JSON object"),
+    ("t.jsonl", ["NaN"], r"line 1: label nan is not a finite number"),
+])
+def test_labels_that_would_split_a_class_are_refused(tmp_path, name, labels, problem):
+    if name.endswith(".jsonl"):
+        content = "".join(f'{{"text": "t{i}", "label": {label}}}\n' for i, label in enumerate(labels))
+    else:
+        separator = "," if name.endswith(".csv") else "\t"
+        content = f"text{separator}label\n" + "".join(f"t{i}{separator}{label}\n" for i, label in enumerate(labels))
+    path = write_table(tmp_path, name, content)
+    with pytest.raises(DataError, match=problem) as err:
+        read_table(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("labels, names", [
+    (["true", "false", "true"], ["False", "True"]),
+    (["0", "1", "0"], ["0", "1"]),
+    (["0.5", "1.5", "2.5"], ["0.5", "1.5", "2.5"]),
+    (['"1"', '"2"', '"10"'], ["1", "10", "2"]),  # strings sort as strings
+])
+def test_labels_of_one_type_each_written_one_way_are_read(tmp_path, labels, names):
+    content = "".join(f'{{"text": "t{i}", "label": {label}}}\n' for i, label in enumerate(labels))
+    dataset = read_table(write_table(tmp_path, "t.jsonl", content))
+    assert dataset.label_names == names
+    assert [names[i] for i in dataset.labels] == [str(json.loads(label)) for label in labels]
+
+
+def test_label_names_naming_a_class_twice_is_the_callers_mistake(tmp_path):
+    path = write_table(tmp_path, "t.csv", "text,label\na,1\n")
+    with pytest.raises(ValueError, match="label_names names '1' more than once"):
+        read_table(path, label_names=[1, "1"])
+    with pytest.raises(DataError, match=r"labels not in label_names: \['1'\] \(first on line 2\)"):
+        read_table(path, label_names=["0"])
+
+
+def gzip_of_repeats(path: Path, head: bytes, unit: bytes, total_bytes: int) -> Path:
+    """A .gz file holding `head` and then `unit` repeated to about `total_bytes`: tiny on disk."""
+    with gzip.open(path, "wb") as handle:
+        handle.write(head)
+        block = unit * max(1, (1 << 20) // len(unit))
+        for _ in range(max(1, total_bytes // len(block))):
+            handle.write(block)
+    return path
+
+
+def test_decompressed_size_is_bounded_by_an_explicit_argument(tmp_path, tmp_cache):
+    path = gzip_of_repeats(tmp_path / "rows.csv.gz", b"text,label\n", b"a,b\n", 8 << 20)  # 8 MiB of rows
+    assert path.stat().st_size < 20_000
+    with pytest.raises(DataError, match=r"holds more than 1,048,576 bytes once decompressed "
+                                        r"\(max_decompressed_bytes\); pass a larger") as err:
+        read_table(path, max_decompressed_bytes=1 << 20)
+    assert str(path) in str(err.value)
+    with pytest.raises(DataError, match="max_decompressed_bytes"):
+        load_table(path, max_decompressed_bytes=1 << 20, workers=1)
+    assert_clean_cache(tmp_cache)
+    assert len(read_table(path, max_decompressed_bytes=9 << 20)) == 2 << 20
+    assert data_module.DEFAULT_MAX_DECOMPRESSED_BYTES == 256 << 20
+    with pytest.raises(ValueError, match="max_decompressed_bytes must be positive"):
+        read_table(path, max_decompressed_bytes=0)
+
+
+def test_undecodable_bytes_past_the_first_block_name_their_line(tmp_path):
+    # the line is found by re-reading the file in blocks: the bad byte sits past the first 64 KiB block
+    rows = "".join(f"text {i},pos\n" for i in range(20_000))
+    path = tmp_path / "late.csv.gz"
+    path.write_bytes(gzip.compress(("text,label\n" + rows).encode() + b"caf\xe9,neg\n"))
+    with pytest.raises(DataError, match=r"line 20002 is not valid utf-8 text .*b'\\xe9'"):
+        read_table(path)
+
+
+# VmHWM: this process's peak resident memory (ru_maxrss would carry the parent's over exec)
+PEAK_SCRIPT = """
+import re, sys
+from pathlib import Path
+from helpers.data import read_table
+from helpers.files import DataError
+try:
+    read_table(sys.argv[1])
+    print("read")
+except DataError as err:
+    print(err)
+print(int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1]) // 1024)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads the peak memory from /proc")
+@pytest.mark.parametrize("name, head, unit", [
+    ("commas.csv.gz", b"text,label\nx,y", b","),           # one row of millions of fields
+    ("fields.csv.gz", b"text,label\nx,y", b",ab"),
+    ("nested.jsonl.gz", b'{"text": "a", "label": "b", "x": [', b"{},"),  # one line of millions of objects
+])
+def test_a_small_gzip_of_one_huge_row_is_refused_without_reading_it_into_memory(tmp_path, name, head, unit):
+    """45 KB files holding 44 MiB: read whole, each peaked at 0.8-1.2 GB (measured before the bounds)."""
+    import subprocess
+    import sys
+
+    path = gzip_of_repeats(tmp_path / name, head, unit, 44 << 20)
+    assert path.stat().st_size < 60_000
+    result = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(path)], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent.parent, check=True)
+    message, peak_mb = result.stdout.strip().splitlines()
+    assert message.endswith("line 2: a row longer than 1,000,000 characters (max_row_chars)") or \
+        message.endswith("line 1: a row longer than 1,000,000 characters (max_row_chars)")
+    assert int(peak_mb) < 200, f"peak {peak_mb} MB"
+
+
+def test_max_row_chars_is_explicit(tmp_path):
+    path = write_table(tmp_path, "t.jsonl", '{"text": "' + "x" * 5000 + '", "label": "a"}\n')
+    with pytest.raises(DataError, match=r"line 1: a row longer than 1,000 characters \(max_row_chars\)"):
+        read_table(path, max_row_chars=1000)
+    assert len(read_table(path, max_row_chars=6000).texts[0]) == 5000
+    csv_path = write_table(tmp_path, "t.csv", 'text,label\n"' + "x\n" * 3000 + '",a\n')  # one row over many lines
+    with pytest.raises(DataError, match=r"line 2: a row longer than 1,000 characters"):
+        read_table(csv_path, max_row_chars=1000)
+
+
+def test_load_table_passes_quotes_and_caches_by_them(tmp_path, tmp_cache, monkeypatch):
+    path = write_table(tmp_path, "t.tsv", 'text\tlabel\n"Great"\tpos\n"a ""b"""\tneg\n')
+    assert load_table(path, workers=1).texts == ['"Great"', '"a ""b"""']
+    assert load_table(path, workers=1, quotes=True).texts == ["Great", 'a "b"']
+    forbid_tokenizing(monkeypatch)
+    assert load_table(path).texts == ['"Great"', '"a ""b"""']
+    assert len(entries(tmp_cache / "prepared")) == 2
+
+
+# ---------------------------------------------------------------------------- TREC lines
+
+def test_trec_splits_lines_at_line_feeds_only(tmp_path):
+    """A form feed or U+2028 inside a question keeps it one row (str.splitlines made two rows of it)."""
+    train = "HUM:ind Who wrote\x0cthis ?\nLOC:city Where\u2028is it ?\nNUM:date When\x1c\x85 ?\n"
+    data = write_trec(tmp_path / "data", train.encode(), b"HUM:ind Who ?\n")
+    trec = read_trec(data, fine=True)
+    assert trec["train"].texts == ["Who wrote\x0cthis ?", "Where\u2028is it ?", "When\x1c\x85 ?"]
+    assert [trec["train"].label_names[i] for i in trec["train"].labels] == ["HUM:ind", "LOC:city", "NUM:date"]
+
+
+def test_trec_crlf_file_reads_like_the_lf_file(fixture_data_dir, tmp_path):
+    lf = {name: (fixture_data_dir / "trec" / name).read_bytes() for name in ("train_5500.label", "TREC_10.label")}
+    data = write_trec(tmp_path / "data", lf["train_5500.label"].replace(b"\n", b"\r\n"),
+                      lf["TREC_10.label"].replace(b"\n", b"\r\n"))
+    expected, got = read_trec(fixture_data_dir, fine=True), read_trec(data, fine=True)
+    for split in ("train", "test"):
+        assert got[split].texts == expected[split].texts
+        assert got[split].labels.tolist() == expected[split].labels.tolist()
+
+
+@pytest.mark.parametrize("bad_line, problem", [
+    (b"HUM:ind Who\rLOC:city Where ?", r"line 2 holds a carriage return \(\\r\) that ends no line"),
+    (b":ind Who ?", "line 2 is not 'COARSE:fine question'"),
+    (b"HUM: Who ?", "line 2 is not 'COARSE:fine question'"),
+    (b"HUM:ind\tWho ?", "line 2 is not 'COARSE:fine question'"),
+])
+def test_trec_lines_that_would_be_guessed_at_are_refused(tmp_path, bad_line, problem):
+    data = write_trec(tmp_path / "data", b"HUM:ind Who is it ?\n" + bad_line + b"\n", b"HUM:ind Who ?\n")
+    with pytest.raises(DataError, match=problem) as err:
+        read_trec(data)
+    assert str(data / "trec" / "train_5500.label") in str(err.value)

@@ -1,6 +1,7 @@
 """helpers.files.atomic_path: all-or-nothing writes, concurrent writers, and temporaries of killed writers."""
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
 import os
 import subprocess
@@ -69,7 +70,7 @@ def writer_process(target: str, kind: str, writer: int, failures) -> None:
 
 
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
-def test_concurrent_writers_of_one_target_never_fail_and_readers_see_complete_entries(tmp_path):
+def test_concurrent_writers_of_one_target_never_fail_and_readers_see_complete_entries(tmp_path, monkeypatch):
     context = multiprocessing.get_context("fork")
     failures = context.Queue()
     targets = {"file": tmp_path / "file", "folder": tmp_path / "folder"}
@@ -95,7 +96,9 @@ def test_concurrent_writers_of_one_target_never_fail_and_readers_see_complete_en
     assert reads > len(targets) and all(process.exitcode == 0 for process in writers)
     assert all(problem_reading(target, kind) is None for kind, target in targets.items())
     # the writers exited holding the folders they replaced last (kept for readers): the next write
-    # removes those, and this process deletes its own once they have been kept long enough
+    # removes those (at once here: they need not be kept REPLACED_KEPT_S), and this process deletes
+    # its own once they have been kept long enough
+    monkeypatch.setattr(files_module, "REPLACED_KEPT_S", 0)
     for kind, target in targets.items():
         write_entry(target, kind, writer=0, write=1)
     files_module._delete_replaced(wait=True)
@@ -250,3 +253,137 @@ def test_temporaries_whose_writer_cannot_be_checked_are_removed_after_a_day(tmp_
             os.utime(path, (long_ago, long_ago))
     write_entry(target, "file", writer=1, write=0)
     assert entries(tmp_path) == sorted(["entry", recent_old_format.name, *(path.name for path in unrelated)])
+
+
+# ---------------------------------------------------------------------------- writers that end without cleaning up
+
+# the benchmark's writer (benchmarks/bench_dead_writers.py): argv target, writes, ending
+_spec = importlib.util.spec_from_file_location("bench_dead_writers", REPO_ROOT / "benchmarks" / "bench_dead_writers.py")
+dead_writers_bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(dead_writers_bench)
+ENDING_SCRIPT = dead_writers_bench.WRITE_THEN_END
+
+
+def token_of(temporary: str) -> str:
+    return files_module._TEMPORARY.fullmatch(temporary)["token"]
+
+
+@pytest.mark.parametrize("ending", ["os._exit", "SIGTERM", "forked child"])
+def test_any_later_write_in_the_folder_removes_what_writers_left_when_they_ended(tmp_path, monkeypatch, ending):
+    """The issue's measurement in miniature: 4 writers x 10 writes of one folder, each ending without its
+    exit handlers; a write of another target in the same folder removes everything they left."""
+    shared, writers, writes = tmp_path / "shared", 4, 10
+    if ending == "forked child":
+        if "fork" not in multiprocessing.get_all_start_methods():
+            pytest.skip("needs fork")
+        context = multiprocessing.get_context("fork")
+        processes = [context.Process(target=dead_writers_bench.write_folder, args=(shared, writes))
+                     for _ in range(writers)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        assert [process.exitcode for process in processes] == [0] * writers
+    else:
+        processes = [subprocess.Popen([sys.executable, "-c", ENDING_SCRIPT, str(shared), str(writes), ending],
+                                      cwd=REPO_ROOT) for _ in range(writers)]
+        assert [process.wait() for process in processes] == [0 if ending == "os._exit" else -15] * writers
+    left = temporaries(tmp_path)
+    assert len(left) >= writers  # each kept the folders it replaced last, for REPLACED_KEPT_S
+    assert files_module._this_writer()[2] not in {token_of(name) for name in left}  # forked children drew their own
+    monkeypatch.setattr(files_module, "REPLACED_KEPT_S", 0)  # their readers' time is over (not waited for here)
+    write_entry(tmp_path / "other", "file", writer=0, write=0)
+    assert entries(tmp_path) == ["other", "shared"] and entries(shared) == ["a"]  # one writer's last, whole
+
+
+def test_a_dead_writers_replaced_folder_is_still_kept_a_moment_for_readers(tmp_path, monkeypatch):
+    monkeypatch.setattr(files_module, "REPLACED_KEPT_S", 60.0)
+    shared = tmp_path / "shared"
+    writer = subprocess.run([sys.executable, "-c", ENDING_SCRIPT, str(shared), "3", "os._exit"], cwd=REPO_ROOT)
+    assert writer.returncode == 0
+    left = temporaries(tmp_path)
+    write_entry(tmp_path / "other", "file", writer=0, write=0)
+    assert temporaries(tmp_path) == left  # replaced under a second ago: a reader may be inside
+    for name in left:
+        for path in (tmp_path / name, *(tmp_path / name).iterdir()):
+            os.utime(path, (time.time() - 61, time.time() - 61))
+    write_entry(tmp_path / "other", "file", writer=0, write=1)
+    assert temporaries(tmp_path) == []
+
+
+def named_temporary(folder: Path, target: str, pid: int, namespace: str, token: str) -> Path:
+    """A temporary as a writer with that pid, namespace tag and token names it, holding a folder entry."""
+    path = folder / f".{target}.{pid}-{namespace}-{token}.abcd1234.tmp"
+    (path / target).mkdir(parents=True)
+    return path
+
+
+def make_old(path: Path, seconds: float) -> None:
+    for entry in (path, *path.iterdir()):
+        os.utime(entry, (time.time() - seconds, time.time() - seconds))
+
+
+def test_writers_with_the_same_host_name_and_pid_never_delete_each_others_live_temporaries(tmp_path, monkeypatch):
+    """Containers sharing a cache: same host name, and often the same pid (1, 7, ...); the writers differ
+    in PID namespace and token. Simulated here by this process taking another writer's identity."""
+    pid, namespace, token = files_module._this_writer()
+    other_namespace, other_token = "0123456789ab", "ba9876543210"
+    with atomic_path(tmp_path / "a") as mine:  # writer A's live write
+        mine.mkdir()
+        for identity in [(pid, other_namespace, other_token), (pid, namespace, other_token)]:
+            monkeypatch.setattr(files_module, "_writer", identity)  # writer B: same host name and pid
+            write_entry(tmp_path / "b", "file", writer=1, write=0)
+            assert (mine.parent / "a").is_dir()
+        monkeypatch.setattr(files_module, "_writer", (pid, namespace, token))
+        (mine / "done").write_text("yes")
+    assert entries(tmp_path / "a") == ["done"] and entries(tmp_path) == ["a", "b"]
+
+
+def test_a_temporary_from_another_pid_namespace_waits_a_day_even_if_its_pid_runs_nothing_here(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # ended: no process here has this id (until one reuses it)
+    _, namespace, _ = files_module._this_writer()
+    other = named_temporary(tmp_path, "x", pid, "0123456789ab", "ba9876543210")  # a container's live writer
+    same = named_temporary(tmp_path, "x", pid, namespace, "ba9876543210")  # this namespace: provably dead
+    make_old(same, 10)
+    write_entry(tmp_path / "y", "file", writer=1, write=0)
+    assert temporaries(tmp_path) == [other.name]
+    make_old(other, ABANDONED_AFTER_S + 60)
+    write_entry(tmp_path / "y", "file", writer=1, write=1)
+    assert entries(tmp_path) == ["y"]
+
+
+NAMESPACED = ["unshare", "--pid", "--fork", "--mount-proc"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not dead_writers_bench.can_unshare(),
+                    reason="needs permission to make PID namespaces (unshare --pid)")
+def test_writers_in_other_pid_namespaces_never_delete_each_others_live_temporaries(tmp_path, monkeypatch):
+    """Real PID namespaces: a writer in this one, and two that are each process 1 of their own."""
+    monkeypatch.setattr(files_module, "REPLACED_KEPT_S", 0)
+    live = [start_writer(tmp_path / "here", "wait")]
+    for name in ("ns1", "ns2"):
+        process = subprocess.Popen([*NAMESPACED, sys.executable, "-c", WRITER_SCRIPT, str(tmp_path / name), "wait"],
+                                   cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert process.stdout.readline() == "writing\n"
+        live.append(process)
+    try:
+        held = temporaries(tmp_path)
+        writers = {files_module._TEMPORARY.fullmatch(name)["pid"] for name in held}
+        namespaces = {files_module._TEMPORARY.fullmatch(name)["namespace"] for name in held}
+        assert len(held) == 3 and "1" in writers and len(namespaces) == 3
+        # a write in yet another namespace, where this test's writer's pid runs nothing, and one here
+        other = subprocess.run([*NAMESPACED, sys.executable, "-c", ENDING_SCRIPT, str(tmp_path / "other"), "1",
+                                "os._exit"], cwd=REPO_ROOT)
+        assert other.returncode == 0
+        write_entry(tmp_path / "mine", "file", writer=1, write=0)
+        assert temporaries(tmp_path) == held
+        for process in live:
+            process.communicate("finish\n", timeout=30)
+            assert process.returncode == 0
+    finally:
+        for process in live:
+            process.kill()
+    write_entry(tmp_path / "mine", "file", writer=1, write=1)
+    assert entries(tmp_path) == ["here", "mine", "ns1", "ns2", "other"]
+    assert all(entries(tmp_path / name) == ["done", "part"] for name in ("here", "ns1", "ns2"))
