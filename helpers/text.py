@@ -6,6 +6,7 @@ deployed Lambda handler tokenizes with exactly the code used in training.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections import Counter
@@ -80,21 +81,23 @@ def windowed_suffix_search(pattern: re.Pattern):
     if window is None:
         return None
 
+    search_from, match_at = pattern.search, pattern.match  # called for every affix: no attribute lookups
+
     def search(string: str):
         start = len(string) - window
         if start <= 0:
-            return pattern.search(string)
-        match = pattern.search(string, start)  # lookbehinds still see the characters before `start`
+            return search_from(string)
+        match = search_from(string, start)  # lookbehinds still see the characters before `start`
         if match is None or match.start() > start:
             return match
         low, high = 0, start  # a match starts at `high`; find the first position that has one
         while low < high:
             middle = (low + high) // 2
-            if pattern.match(string, middle) is None:
+            if match_at(string, middle) is None:
                 low = middle + 1
             else:
                 high = middle
-        return pattern.match(string, high)
+        return match_at(string, high)
 
     return search
 
@@ -203,17 +206,19 @@ class Tokenizer:
 
     def _spans(self, text: str):
         """`text` in consecutive parts of whitespace-separated pieces, sized so that tokenizing can
-        stop soon after `max_tokens` without reading the rest of a long input: 64 pieces first,
-        then as many as the tokens still missing, at the rate of tokens per piece seen so far.
-        The generator is sent the number of tokens made so far after each part."""
-        start, pieces, group, seen_pieces = 0, 0, 64, 0
+        stop soon after `max_tokens` without reading the rest of a long input: 16 pieces first,
+        then as many as the tokens still missing, at the rate of tokens per piece seen so far (at
+        least 16). A piece of punctuation gives up to 80 tokens, so reading too far is paid in
+        tokens: at most 16 pieces too many. The generator is sent the number of tokens made so far
+        after each part."""
+        start, pieces, group, seen_pieces = 0, 0, 16, 0
         for match in _PIECE.finditer(text):
             pieces += 1
             if pieces == group:
                 made = yield text[start:match.end()]
                 seen_pieces += pieces
                 missing = self.max_tokens - made
-                group = max(16, int(missing / max(made / seen_pieces, 1e-3)) + 16)
+                group = max(16, math.ceil(missing / max(made / seen_pieces, 1e-3)))
                 start, pieces = match.end(), 0
         yield text[start:]
 

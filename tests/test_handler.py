@@ -339,16 +339,31 @@ def test_spacy_string_table_is_bounded(handler, monkeypatch):
 def test_heaviest_requests_have_bounded_memory(models_dir, function):
     """The requests within the limits that cost the most memory (deploy_support.heavy_requests: 64 texts of
     15,620 one-character tokens; three requests of 64 texts of distinct new words, the most ids per text; 64
-    texts of symbol chunks) answer 200 with the process's peak RSS under 700 MB, measured in a fresh Python
-    (ru_maxrss). Their times, and those of the other heavy requests, are in benchmarks/bench_hostile.py."""
-    from deploy_support import probe_requests
+    texts of symbol chunks; 64 texts of chunks of a word and 76 affixes) answer 200 with the process's peak RSS
+    under 700 MB, measured in a fresh Python (VmHWM). Their times, and those of the other heavy requests, are in
+    benchmarks/bench_hostile.py."""
+    from deploy_support import heavy_requests, probe_requests
 
-    report = probe_requests(function, ["a_comma_64", "distinct_words_x3", "symbol_chunks_64"], models_dir)
+    cases = ["a_comma_64", "distinct_words_x3", "symbol_chunks_64", "affix_chunks_64"]
+    report = probe_requests(function, heavy_requests(cases), models_dir)
     print(f"\n{function}: peak RSS {report['baseline_rss_mb']:.0f} MB after loading, then "
           + ", ".join(f"{case} {r['peak_rss_mb']:.0f} MB" for case, r in report["cases"].items()))
     for case, result in report["cases"].items():
         assert set(result["statuses"]) == {200}, (case, result)
         assert result["peak_rss_mb"] < 700, (case, result)
+
+
+def test_the_longest_real_reviews_are_never_refused(handler, real_data_dir):
+    """The 64 longest IMDb test reviews (5,800 to 13,000 characters, 412 KB) in one request: a 200 from both
+    functions, one prediction each. The API's limits refuse hostile requests, never real text."""
+    from deploy_support import heavy_requests
+
+    body, = heavy_requests(["imdb_longest_64"], data_dir=real_data_dir)["imdb_longest_64"]
+    assert len(json.loads(body)["texts"]) == 64
+    for function in (handler.sentiment, handler.question_type):
+        result = function(http_event("POST", body), None)
+        assert result["statusCode"] == 200, result["body"][:300]
+        assert len(body_of(result)["predictions"]) == 64
 
 
 def test_unexpected_error_is_a_json_500_without_trace(handler, monkeypatch):
