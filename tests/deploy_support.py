@@ -123,7 +123,7 @@ def longest_imdb_test_reviews(data_dir, n: int = 64) -> list[str]:
 
 
 def heavy_requests(names=HEAVY_REQUESTS, seed: int = 0, data_dir=None) -> dict[str, list[str]]:
-    """The costliest bodies found for the API within its limits (1 MB, 64 texts of 20,000 characters):
+    r"""The costliest bodies found for the API within its limits (1 MB, 64 texts of 20,000 characters):
     name -> list of request bodies (JSON strings, UTF-8 at most 1,000,000 bytes), sent one after another.
     Only the cases in `names` are built.
 

@@ -662,3 +662,67 @@ def test_handler_imports_no_torch(models_dir):
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
+
+
+# ------------------------------------------------------------------- importing the handler as Lambda does
+
+DEPLOYMENT_SKIP = {"node_modules", ".serverless", "__pycache__", "models", "website"}
+
+
+def shadowing_modules(folder) -> dict[str, str]:
+    """{module name: path} for every module (`x.py`) and regular package (`x/__init__.py`) under `folder`,
+    recursively, whose name is also a standard-library module or the top-level module of an installed
+    distribution other than this course's own (`helpers`, which deployment/helpers links to). With that
+    module's folder first on sys.path, the file would be imported in its place."""
+    import os
+    from importlib.metadata import packages_distributions
+    from pathlib import Path
+
+    installed = {name for name, owners in packages_distributions().items() if set(owners) != {"sentiment-tutorials"}}
+    taken = installed | set(sys.stdlib_module_names)
+    found = {}
+    for root, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if name not in DEPLOYMENT_SKIP and not name.startswith(".")]
+        names = [name[:-3] for name in files if name.endswith(".py") and name != "__init__.py"]
+        names += [name for name in folders if (Path(root) / name / "__init__.py").is_file()]
+        found.update({name: str(Path(root) / name) for name in names if name in taken})
+    return found
+
+
+def test_no_module_in_deployment_shadows_an_installed_one(tmp_path):
+    from deploy_support import REPO_ROOT
+
+    assert shadowing_modules(REPO_ROOT / "deployment") == {}
+    # the check finds what it looks for: a module named like a distribution, like the stdlib, a package, deep down
+    (tmp_path / "plugins" / "numpy").mkdir(parents=True)
+    (tmp_path / "plugins" / "numpy" / "__init__.py").write_text("")
+    for name in ("packaging.py", "json.py", "events.py"):
+        (tmp_path / name).write_text("")
+    assert sorted(shadowing_modules(tmp_path)) == ["json", "numpy", "packaging"]
+
+
+def test_handler_imports_with_its_folder_first_on_sys_path(models_dir):
+    """As `serverless invoke local` and Lambda's task root import it: `import handler` with deployment/ first on
+    sys.path and as the working directory; both functions answer 200 (a deployment/packaging.py used to shadow
+    the `packaging` distribution there: spaCy's import failed and every request got a 503)."""
+    import os
+    import subprocess
+
+    from deploy_support import REPO_ROOT
+
+    deployment = REPO_ROOT / "deployment"
+    code = ("import json, os, sys; sys.path.insert(0, os.getcwd())\n"
+            "import handler\n"
+            "assert handler.__file__ == os.path.join(os.getcwd(), 'handler.py'), handler.__file__\n"
+            "for function, text in ((handler.sentiment, 'Great film'), (handler.question_type, 'Who won?')):\n"
+            "    r = function({'httpMethod': 'POST', 'body': json.dumps({'text': text})}, None)\n"
+            "    assert r['statusCode'] == 200, r\n"
+            "import packaging.version, spacy\n"
+            "print(spacy.__file__, packaging.version.__file__)\n")
+    env = {**os.environ, "MODELS_DIR": str(models_dir)}
+    for name in ("MODEL_S3_URI", "SENTIMENT_MODEL", "QUESTION_TYPE_MODEL", "PYTHONPATH"):
+        env.pop(name, None)
+    out = subprocess.run([sys.executable, "-c", code], cwd=deployment, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert str(deployment) not in out.stdout  # spaCy and packaging came from the installed distributions

@@ -11,7 +11,7 @@ import zipfile
 import pytest
 
 from deploy_support import COMMITTED_MODELS, committed_bundles_present
-from deployment.packaging import (PACKAGE_ZIP, build_package, folder_bytes, lambda_python, missing_tools,
+from deployment.lambda_package import (PACKAGE_ZIP, build_package, folder_bytes, lambda_python, missing_tools,
                                   shared_package_dir)
 from helpers.files import atomic_path
 
