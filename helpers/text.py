@@ -177,8 +177,15 @@ class Tokenizer:
             search = windowed_suffix_search(nlp.tokenizer.suffix_search.__self__)
             if search is not None:
                 nlp.tokenizer.suffix_search = search
-            self._nlp = nlp
+            self._nlp, self._suffix_windowed = nlp, search is not None
         return self._nlp.tokenizer
+
+    @property
+    def bounded_suffix_search(self) -> bool:
+        """Whether spaCy's suffix search runs in a bounded window (`windowed_suffix_search`). False when the
+        window cannot be proven for this spaCy's rules: a chunk then costs its length for each affix."""
+        self._tokenizer()
+        return self._suffix_windowed
 
     @property
     def known_strings(self) -> int:

@@ -201,9 +201,14 @@ def test_suffix_search_reads_a_window_not_the_chunk():
     assert 0 < sum(kind == "match" for kind, _, _ in recorder.calls) <= 11 * 8
 
 
-def test_the_tokenizer_uses_the_windowed_search(tokenizer):
-    tokenizer("warm up")
+def test_the_tokenizer_uses_the_windowed_search(tokenizer, monkeypatch):
+    assert tokenizer.bounded_suffix_search
     assert tokenizer._tokenizer().suffix_search.__qualname__.startswith("windowed_suffix_search")
+    import helpers.text
+
+    monkeypatch.setattr(helpers.text, "windowed_suffix_search", lambda pattern: None)  # no window provable
+    unbounded = Tokenizer()
+    assert not unbounded.bounded_suffix_search and unbounded("Fine!!") == ["Fine", "!", "!"]
 
 
 def test_fixture_texts_tokenize_as_before_the_bounds():
