@@ -488,9 +488,19 @@ def handle(event, model_name: str) -> dict:
         return response(200, payload)
     except RequestError as err:
         return error(err.status, err.message)
-    except Exception:  # a bug, not the client's fault: log it, never send the trace
-        logger.exception("unexpected error")
+    except Exception as err:  # a bug, not the client's fault: log it, never send the trace
+        log_bug(err)
         return error(500, "internal error while handling the request")
+
+
+def log_bug(err: BaseException) -> None:
+    """Log an unexpected error as its type and where it was raised (file, line, function per frame), without
+    its message: a message can quote what it was given, and the logs never hold a client's texts."""
+    import traceback
+
+    frames = "; ".join(f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
+                       for frame in traceback.extract_tb(err.__traceback__))
+    logger.error("unexpected error %s (message not logged) at %s", type(err).__name__, frames)
 
 
 def sentiment(event, context=None) -> dict:

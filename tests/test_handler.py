@@ -375,6 +375,31 @@ def test_unexpected_error_is_a_json_500_without_trace(handler, monkeypatch):
     assert "ZeroDivisionError" not in result["body"] and "Traceback" not in result["body"]
 
 
+def test_the_logs_never_hold_a_clients_text(handler, monkeypatch, caplog):
+    """Whatever happens to a request (an answer, a refusal, a model that cannot load, a bug whose message quotes
+    the text), the handler's log never records the texts sent; a bug is logged as its type and place."""
+    import logging
+
+    secret = "my-private-review-text-4711"
+    caplog.set_level(logging.DEBUG)
+    for body in ({"text": f"A film. {secret}"}, {"texts": ["ok", secret * 100]}, '{"text": "' + secret + '",}',
+                 {"text": secret * 3000}, {"txt": secret}, {"text": secret, "text2": [secret] * 100}):
+        for function in (handler.sentiment, handler.question_type):
+            function(http_event("POST", body), None)
+    model = handler.get_model("sentiment")
+
+    def failing_predict(texts):
+        raise ValueError(f"cannot predict {texts}")
+
+    monkeypatch.setattr(model, "predict", failing_predict)
+    assert handler.sentiment(http_event("POST", {"text": secret}), None)["statusCode"] == 500
+    assert "unexpected error ValueError (message not logged)" in caplog.text and "in failing_predict" in caplog.text
+    monkeypatch.setenv("MODELS_DIR", "/nonexistent")
+    handler._models.clear()
+    assert handler.sentiment(http_event("POST", {"text": secret}), None)["statusCode"] == 503
+    assert caplog.records and secret not in caplog.text
+
+
 def test_bundle_is_loaded_once(handler):
     first = handler.get_model("sentiment")
     handler.sentiment(http_event("POST", {"text": "hello"}), None)
