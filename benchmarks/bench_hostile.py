@@ -76,6 +76,9 @@ def main(argv=None) -> dict:
     if not (code / "deployment" / "handler.py").is_file():
         parser.error(f"--code {code} has no deployment/handler.py")
 
+    from helpers.results import git_commit
+
+    harness_commit = git_commit()  # now: the code may change while the benchmark runs
     bodies = [heavy_requests(chosen, seed=args.seed + r, data_dir=args.data_dir) for r in range(args.repeat)]
     with tempfile.TemporaryDirectory() as scratch:
         models_dir = Path(args.models_dir) if args.models_dir else bundles_for_tests(Path(scratch))
@@ -103,8 +106,6 @@ def main(argv=None) -> dict:
     import onnxruntime
     import spacy
 
-    from helpers.results import git_commit
-
     rows = [row for by_case in results.values() for row in by_case.values()]
     worst_seconds = max(row["seconds"]["max"] for row in rows)
     worst_rss = max(row["peak_rss_mb"] for row in rows)
@@ -112,7 +113,7 @@ def main(argv=None) -> dict:
     report = {
         "benchmark": "heaviest requests within the API limits (1 MB body, 64 texts): seconds and peak RSS",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": git_commit(),
+        "commit": harness_commit,
         "code": {"path": str(code), "commit": code_commit(code), "this_checkout": code == REPO_ROOT.resolve()},
         "seed": args.seed,
         "cpu_count": os.cpu_count(),
