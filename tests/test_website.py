@@ -4,6 +4,7 @@ Raw-socket tests send malformed and hostile requests to 127.0.0.1 only; every lo
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import mimetypes
@@ -37,21 +38,21 @@ def models_dir(tmp_path_factory) -> Path:
     return bundles_for_tests(tmp_path_factory.mktemp("bundles"))
 
 
-@pytest.fixture(scope="module")
-def server(models_dir):
-    """The local server on a free port of 127.0.0.1, serving the test bundles; yields its base URL."""
-    models = models_dir
+@contextlib.contextmanager
+def running_server(models_dir, **options):
+    """deployment.local's server in a thread of this process, on a free port of 127.0.0.1, serving the bundles
+    in `models_dir` (`options` go to make_server); yields the server."""
     previous = os.environ.get("MODELS_DIR")
-    os.environ["MODELS_DIR"] = str(models)
+    os.environ["MODELS_DIR"] = str(models_dir)
     from deployment import handler
     from deployment.local import make_server
 
     handler._models.clear()
-    httpd = make_server("127.0.0.1", 0, quiet=True)
+    httpd = make_server("127.0.0.1", 0, quiet=True, **options)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        yield httpd
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -60,6 +61,13 @@ def server(models_dir):
             os.environ.pop("MODELS_DIR", None)
         else:
             os.environ["MODELS_DIR"] = previous
+
+
+@pytest.fixture(scope="module")
+def server(models_dir):
+    """The local server on a free port of 127.0.0.1, serving the test bundles; yields its base URL."""
+    with running_server(models_dir) as httpd:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
 
 
 def request(url, method="GET", body: bytes | None = None, headers=None):
@@ -259,19 +267,10 @@ def test_cli_says_in_one_line_what_is_wrong(tmp_path):
 def test_connections_are_capped(models_dir):
     """300 idle connections start at most --max-connections threads (8 here); the others get a JSON 503 with
     CORS and Retry-After at once, and once the idle clients go, the server answers again."""
-    from deployment import handler
-    from deployment.local import make_server
-
-    previous = os.environ.get("MODELS_DIR")
-    os.environ["MODELS_DIR"] = str(models_dir)
-    handler._models.clear()
-    httpd = make_server("127.0.0.1", 0, quiet=True, timeout=30, max_connections=8)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    port, before, idle = httpd.server_address[1], threading.active_count(), []
-    try:
+    with running_server(models_dir, timeout=30, max_connections=8) as httpd, contextlib.ExitStack() as sockets:
+        port, before, idle = httpd.server_address[1], threading.active_count(), []
         for _ in range(300):
-            idle.append(socket.create_connection(("127.0.0.1", port), timeout=30))
+            idle.append(sockets.enter_context(socket.create_connection(("127.0.0.1", port), timeout=30)))
         answered, waiting = [], selectors.DefaultSelector()
         for sock in idle:
             waiting.register(sock, selectors.EVENT_READ)
@@ -287,25 +286,13 @@ def test_connections_are_capped(models_dir):
         response.begin()
         assert response.status == 503 and response.getheader("Access-Control-Allow-Origin") == "*"
         assert response.getheader("Retry-After") == "1" and "8 connections" in json.loads(response.read())["error"]
-        for sock in idle:
-            sock.close()
-        idle.clear()
-        for _ in range(100):  # the 8 served connections end when their clients close: at most a few seconds
+        sockets.close()  # the 8 served connections end when their clients close: at most a few seconds
+        for _ in range(100):
             status, _, _ = request(f"http://127.0.0.1:{port}/sentiment")
             if status == 200:
                 break
-            threading.Event().wait(0.1)
+            time.sleep(0.1)
         assert status == 200
-    finally:
-        for sock in idle:
-            sock.close()
-        httpd.shutdown()
-        httpd.server_close()
-        handler._models.clear()
-        if previous is None:
-            os.environ.pop("MODELS_DIR", None)
-        else:
-            os.environ["MODELS_DIR"] = previous
 
 
 def test_odd_paths_are_404s_without_traceback(cli_server):
