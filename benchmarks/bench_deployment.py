@@ -41,9 +41,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 from deployment.latency import percentile, time_calls  # noqa: E402
-from deployment.packaging import build_package as build_lambda_package  # noqa: E402
-from deployment.packaging import folder_bytes  # noqa: E402
-from deployment.packaging import lambda_python as find_lambda_python  # noqa: E402
+from deployment.lambda_package import build_package as build_lambda_package  # noqa: E402
+from deployment.lambda_package import folder_bytes  # noqa: E402
+from deployment.lambda_package import lambda_python as find_lambda_python  # noqa: E402
 
 DEPLOYMENT = REPO_ROOT / "deployment"
 GOALS = {"cold_start_s": 1.5, "p50_one_ms": 2.0, "package_mb": 150.0}

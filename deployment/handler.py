@@ -56,7 +56,8 @@ except ImportError:
     sys.path.append(str(HERE.parent))
 
 # spaCy, NumPy + stdlib only
-from helpers.bundle import META_FILE, VOCAB_FILE, BundleError, is_plain_name, parse_meta, read_checked_file, read_meta  # noqa: E402
+from helpers.bundle import (META_FILE, TOKENIZER_FILE, VOCAB_FILE, BundleError, check_no_external_data,  # noqa: E402
+                            check_servable, is_plain_name, parse_meta, read_checked_file, read_meta)
 from helpers.files import atomic_path  # noqa: E402
 from helpers.text import Tokenizer, Vocab, encode_batch  # noqa: E402
 
@@ -139,20 +140,31 @@ def sub_batches(lengths, min_length: int, max_ids: int) -> list:
 
 
 class Model:
-    """A checked bundle (helpers/bundle.py): tokenizer, vocabulary and an ONNX Runtime session."""
+    """A checked bundle (helpers/bundle.py): tokenizer, vocabulary and an ONNX Runtime session.
+
+    Loading checks what the bundle means, not only its bytes, so that a bundle that cannot answer fails
+    here (the health check: a 503, the reason in the log) and never as a 500 on a later request:
+    meta.json's output, labels and tokenizer bounds (`helpers.bundle.check_servable`), the vocabulary's
+    `<pad>`, default token and size, no weights outside the model's bytes
+    (`helpers.bundle.check_no_external_data`), the graph's inputs `ids` and `lengths` (int64, any batch
+    and length) and output `logits` (float), and one run on two texts made of the largest token id: the
+    embedding must have a row for every word of the vocabulary and the output one logit (sigmoid) or one
+    per label (softmax), finite. Every refusal is a BundleError."""
 
     def __init__(self, folder: str | os.PathLike):
         import onnxruntime
 
         self.folder = Path(folder)
         self.meta = read_meta(folder)
+        tokenizer_file = read_checked_file(folder, self.meta, TOKENIZER_FILE) \
+            if TOKENIZER_FILE in self.meta["files"] else None
+        check_servable(self.meta, folder, tokenizer_file)
         self.settings = self.meta["tokenizer"]
         self.tokenizer = Tokenizer.from_config(self.settings)
         self.tokenizer("warm up")  # builds spaCy's tokenizer now, not on the first request
-        if self.tokenizer.max_tokens is None or self.tokenizer.max_chunk_chars is None:
-            raise BundleError(f"bundle {folder}: its tokenizer has a bound switched off (max_tokens "
-                              f"{self.tokenizer.max_tokens}, max_chunk_chars {self.tokenizer.max_chunk_chars}); "
-                              f"the API serves only bounded tokenizers, so that every request has a bounded cost")
+        if not self.tokenizer.bounded_suffix_search:
+            raise BundleError(f"bundle {folder}: spaCy {self.settings.get('spacy_version')}'s suffix rules cannot be "
+                              f"searched in a bounded window here, so a request's cost would not be bounded")
         self.bigrams, self.min_length = bool(self.settings["bigrams"]), int(self.settings["min_length"])
         try:
             import spacy
@@ -162,15 +174,80 @@ class Model:
                                self.settings.get("spacy_version"), spacy.__version__)
         except ImportError:
             pass
-        self.vocab = Vocab.from_dict(json.loads(read_checked_file(folder, self.meta, VOCAB_FILE)))
+        self.vocab = self._read_vocab(folder)
+        model = read_checked_file(folder, self.meta, self.meta["onnx"]["file"])
+        check_no_external_data(model, folder, self.meta["onnx"]["file"])
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = int(os.environ.get("ORT_THREADS", "1"))
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # the bytes whose sha256 was checked, not the path: nothing can change in between
-        self.session = onnxruntime.InferenceSession(read_checked_file(folder, self.meta, self.meta["onnx"]["file"]),
-                                                    options, providers=["CPUExecutionProvider"])
+        try:  # the bytes whose sha256 was checked, not the path: nothing can change in between
+            self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # noqa: BLE001 (ONNX Runtime raises its own classes)
+            raise BundleError(f"bundle {folder}: ONNX Runtime cannot load {self.meta['onnx']['file']} "
+                              f"({str(err)[:300]})") from None
         self.labels = self.meta.get("display_labels") or self.meta["labels"]
+        self._check_graph(folder)
+
+    def _read_vocab(self, folder) -> Vocab:
+        """The bundle's vocabulary, with the `<pad>` that pads batches and a default token for unknown words."""
+        try:
+            vocab = Vocab.from_dict(json.loads(read_checked_file(folder, self.meta, VOCAB_FILE)))
+        except BundleError:
+            raise
+        except (ValueError, KeyError, TypeError, RecursionError) as err:
+            raise BundleError(f"bundle {folder}: {VOCAB_FILE} is not a vocabulary ({type(err).__name__}: "
+                              f"{str(err)[:200]})") from None
+        if vocab.pad_index is None or vocab.default_index is None:
+            raise BundleError(f"bundle {folder}: {VOCAB_FILE} needs '<pad>' and a default token for unknown words "
+                              f"(pad index {vocab.pad_index}, default index {vocab.default_index})")
+        if self.meta.get("vocab_size", len(vocab)) != len(vocab):
+            raise BundleError(f"bundle {folder}: meta.json's vocab_size is {self.meta['vocab_size']!r}, "
+                              f"{VOCAB_FILE} has {len(vocab):,} tokens")
+        return vocab
+
+    def _check_graph(self, folder) -> None:
+        """The graph's inputs and output (names, element types, ranks, a free batch and time axis), then one
+        run on two texts of the largest token id: every vocabulary id has an embedding row, and the output
+        width fits the labels (1 for sigmoid, one per label for softmax)."""
+        import numpy as np
+
+        def refuse(problem: str):
+            raise BundleError(f"bundle {folder}: {self.meta['onnx']['file']} {problem}")
+
+        def described(args) -> str:
+            return ", ".join(f"{arg.name} {arg.type} {arg.shape}" for arg in args)
+
+        inputs = {arg.name: arg for arg in self.session.get_inputs()}
+        outputs = {arg.name: arg for arg in self.session.get_outputs()}
+        expected = {"ids": ("tensor(int64)", 2), "lengths": ("tensor(int64)", 1)}
+        if set(inputs) != set(expected):
+            refuse(f"takes the inputs ({described(inputs.values())}); the API sends ids int64 [batch, time] and "
+                   f"lengths int64 [batch]")
+        for name, (kind, rank) in expected.items():
+            shape = inputs[name].shape
+            if inputs[name].type != kind or len(shape) != rank or any(isinstance(dim, int) for dim in shape):
+                refuse(f"input {name} is {inputs[name].type} {shape}; the API sends {kind} of rank {rank}, "
+                       f"any batch size and length")
+        logits = outputs.get("logits")
+        if logits is None or logits.type != "tensor(float)" or len(logits.shape) != 2 \
+                or isinstance(logits.shape[0], int):
+            refuse(f"gives ({described(outputs.values())}); the API reads logits float [batch, outputs]")
+        width = 1 if self.meta["output"] == "sigmoid" else len(self.meta["labels"])
+        last = len(self.vocab) - 1
+        time_steps = max(self.min_length, 2)
+        ids = np.full((2, time_steps), last, dtype=np.int64)
+        lengths = np.array([time_steps, max(self.min_length, 1)], dtype=np.int64)
+        try:
+            result = self.session.run(["logits"], {"ids": ids, "lengths": lengths})[0]
+        except Exception as err:  # noqa: BLE001 (ONNX Runtime raises its own classes)
+            refuse(f"fails on token id {last:,}, the vocabulary's last ({len(self.vocab):,} tokens: does its "
+                   f"embedding have fewer rows?): {str(err)[:300]}")
+        if result.shape != (2, width):
+            refuse(f"gives logits of shape {list(result.shape)} for 2 texts; a {self.meta['output']} output with "
+                   f"{len(self.meta['labels'])} labels needs [2, {width}]")
+        if not np.isfinite(result).all():
+            refuse("gives logits that are not finite numbers")
 
     def forget_strings_if_many(self) -> None:
         """Start spaCy afresh when its string table (which never shrinks) holds more than
@@ -411,9 +488,19 @@ def handle(event, model_name: str) -> dict:
         return response(200, payload)
     except RequestError as err:
         return error(err.status, err.message)
-    except Exception:  # a bug, not the client's fault: log it, never send the trace
-        logger.exception("unexpected error")
+    except Exception as err:  # a bug, not the client's fault: log it, never send the trace
+        log_bug(err)
         return error(500, "internal error while handling the request")
+
+
+def log_bug(err: BaseException) -> None:
+    """Log an unexpected error as its type and where it was raised (file, line, function per frame), without
+    its message: a message can quote what it was given, and the logs never hold a client's texts."""
+    import traceback
+
+    frames = "; ".join(f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
+                       for frame in traceback.extract_tb(err.__traceback__))
+    logger.error("unexpected error %s (message not logged) at %s", type(err).__name__, frames)
 
 
 def sentiment(event, context=None) -> dict:

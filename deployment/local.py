@@ -1,14 +1,16 @@
 """Serve the website and both API routes locally, through the Lambda handlers; build the site for S3.
 
     python -m deployment.local [--port 8000] [--host 127.0.0.1] [--models-dir DIR] [--timeout 10]
+                               [--max-connections 64]
     python -m deployment.local --build-site DIR --api-url https://abc123.execute-api.eu-west-1.amazonaws.com
 
 `GET|POST|OPTIONS /sentiment` and `/question-type` are turned into API Gateway HTTP API
 events (payload format 2.0) and passed to `deployment.handler`, exactly as on AWS;
 everything else is a file from `deployment/website/`. Only for local use: it binds to
 127.0.0.1 by default and is no production server, but a hostile client cannot hold it:
-each request must arrive within `--timeout` seconds, its head is capped in size, and every
-malformed request gets a 4xx with the handler's JSON error and CORS headers.
+each request must arrive within `--timeout` seconds, its head is capped in size, at most
+`--max-connections` connections are served at once (more get a 503 at once, not a thread),
+and every error, malformed requests included, is the handler's JSON error with CORS headers.
 
 `--build-site` writes a copy of the website for static hosting, with the API's URL in
 `config.js` and the API's origin in the page's Content-Security-Policy (`connect-src`).
@@ -50,6 +52,10 @@ MAX_SEGMENT_CHARS = 255            # a path segment longer than this cannot name
 LINGER_BYTES = 1_000_000
 LINGER_S = 1.0
 DEFAULT_TIMEOUT_S = 10.0
+# Connections served at once, each by its own thread; more get a 503 from the accepting thread. Each one is
+# closed within --timeout seconds of silence, so idle or slow clients hold a slot for a bounded time.
+DEFAULT_MAX_CONNECTIONS = 64
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")   # a header name (RFC 9110, 5.6.2)
 # Sent with everything the server answers. The website's own policy is the <meta> in index.html
 # (S3 static hosting sends no custom headers); the header repeats it, adding what a <meta> cannot say.
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
@@ -134,6 +140,30 @@ def request_path(target: str) -> str:
     if any(len(segment) > MAX_SEGMENT_CHARS for segment in path.split("/")):
         raise Refused(400, f"a segment of the request path is longer than {MAX_SEGMENT_CHARS} characters")
     return path
+
+
+def header_problem(headers, version: str) -> str | None:
+    """Why a request's parsed head (`http.client.HTTPMessage`) must be refused with a 400, or None.
+
+    The stdlib stops reading headers at the first line that is not `Name: value` and keeps the rest as a
+    "payload" that nobody reads, so `Transfer-Encoding : chunked` (a space before the colon) would be
+    ignored, not refused: which header frames the body must never be a guess (RFC 9112, 5.1). Also refused:
+    a name that is not a token, a value continued on the next line (obsolete folding), and an HTTP/1.1
+    request without exactly one Host header (RFC 9112, 3.2), or any request with two."""
+    rest = headers.get_payload()
+    if headers.defects or rest:
+        line = (rest.splitlines() or [""])[0]
+        return (f"the request has a malformed header line {line[:80]!r}: a header is 'Name: value', "
+                f"with no space before the colon")
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name):
+            return f"the header name {name[:80]!r} is not a valid token"
+        if "\n" in value or "\r" in value:
+            return f"the header {name[:80]!r} continues on another line (obsolete line folding is not accepted)"
+    hosts = headers.get_all("Host") or []
+    if len(hosts) > 1 or (version == "HTTP/1.1" and len(hosts) != 1):
+        return f"an HTTP/1.1 request needs exactly one Host header; this one has {len(hosts)}"
+    return None
 
 
 class _DeadlineSocket(io.RawIOBase):
@@ -277,6 +307,16 @@ class Handler(BaseHTTPRequestHandler):
         self.log_error("code %d, message %s", code, reason)
         self._send_result(_json_error(code, reason), {"Connection": "close"})
 
+    def parse_request(self) -> bool:
+        """The stdlib's parsing of the request line and headers, then `header_problem`: a 400 if any."""
+        if not super().parse_request():
+            return False
+        problem = header_problem(self.headers, self.request_version)
+        if problem:
+            self.send_error(400, problem)
+            return False
+        return True
+
     def _send(self, status: int, headers: dict, body: bytes) -> None:
         self.send_response(status)
         for key, value in {**self.security_headers, **headers}.items():
@@ -372,7 +412,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _static(self, path: str) -> None:
         if self.command not in ("GET", "HEAD"):
-            self._send(405, {"Allow": "GET, HEAD", "Content-Type": "text/plain"}, b"method not allowed\n")
+            self._send_result(_json_error(405, f"method {self.command} is not allowed for the website's files: "
+                                               f"use GET or HEAD"), {"Allow": "GET, HEAD"})
             return
         relative = "index.html" if path in ("", "/") else path.lstrip("/")
         target = (WEBSITE_DIR / relative).resolve()
@@ -381,7 +422,7 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:  # e.g. a name too long for the file system: no such file either
             found = False
         if not found:
-            self._send(404, {"Content-Type": "text/plain"}, b"not found\n")
+            self._send_result(_json_error(404, f"no such file or route: {path[:200]}"))
             return
         kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
@@ -406,20 +447,66 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` at once; past that, each new connection gets a JSON
+    503 (with CORS and `Retry-After`) from the accepting thread and is closed, so no client can make the
+    server start threads without end (300 idle sockets: 300 threads before)."""
+
     daemon_threads = True
     request_queue_size = 128  # the default listen backlog (5) resets connections when many clients connect at once
 
+    def __init__(self, address, handler_class, max_connections: int = DEFAULT_MAX_CONNECTIONS):
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, got {max_connections}")
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler_class)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refuse_busy(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started: its slot is free again
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse_busy(self, request: socket.socket) -> None:
+        """A JSON 503 written at once (a few hundred bytes: the socket's buffer takes them without waiting)."""
+        result = _json_error(503, f"the local server is serving {self.max_connections} connections already: "
+                                  "try again in a moment")
+        body = result["body"].encode("utf-8")
+        headers = {**self.RequestHandlerClass.security_headers, **result["headers"], "Retry-After": "1",
+                   "Connection": "close", "Content-Length": str(len(body))}
+        head = "HTTP/1.1 503 Service Unavailable\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        try:
+            request.settimeout(1.0)
+            request.sendall(head.encode("latin-1") + b"\r\n" + body)
+            request.setblocking(False)
+            request.recv(65_536)  # what the client already sent: unread, closing would reset the connection
+        except OSError:  # gone, or nothing to read: close anyway
+            pass
+        finally:
+            self.shutdown_request(request)
+
 
 def make_server(host: str = "127.0.0.1", port: int = 8000, quiet: bool = False,
-                timeout: float = DEFAULT_TIMEOUT_S) -> ThreadingHTTPServer:
+                timeout: float = DEFAULT_TIMEOUT_S, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> Server:
     """A threaded server for the site and the API (port 0: any free port). Call serve_forever().
 
     `timeout`: seconds a connection may stay idle, and to send a request line, then its headers and body.
+    `max_connections`: connections served at once (more get a 503). OSError when the address cannot be bound.
     """
     security = {**SECURITY_HEADERS, "Content-Security-Policy": site_policy() + "; frame-ancestors 'none'"}
     handler_class = type("LocalHandler", (Handler,), {"routes": _routes(), "quiet": quiet, "timeout": timeout,
                                                       "security_headers": security})
-    return Server((host, port), handler_class)
+    return Server((host, port), handler_class, max_connections)
 
 
 def api_origin(api_url: str) -> str:
@@ -470,6 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                         help="seconds a connection may stay idle, and to send each request (default: %(default)s)")
+    parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
+                        help="connections served at once; more get a 503 (default: %(default)s)")
     parser.add_argument("--build-site", metavar="DIR", type=Path,
                         help="write the website for static hosting into DIR (needs --api-url) instead of serving")
     parser.add_argument("--api-url", help="with --build-site: the API's base URL (HttpApiUrl from serverless deploy)")
@@ -485,9 +574,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.timeout > 0:
         parser.error("--timeout must be a positive number of seconds")
+    if args.max_connections < 1:
+        parser.error("--max-connections must be at least 1")
     if args.models_dir:
         os.environ["MODELS_DIR"] = str(Path(args.models_dir).resolve())
-    server = make_server(args.host, args.port, args.quiet, args.timeout)
+    from deployment import handler
+
+    uri = os.environ.get("MODEL_S3_URI", "")
+    if not (uri.startswith("s3://") and uri[len("s3://"):].partition("/")[0]) and not handler.models_dir().is_dir():
+        where = "--models-dir" if args.models_dir else "MODELS_DIR" if os.environ.get("MODELS_DIR") else "the default"
+        print(f"python -m deployment.local: error: no models folder at {handler.models_dir()} ({where}); "
+              f"export bundles there (lessons 3-5) or name another with --models-dir", file=sys.stderr)
+        return 2
+    try:
+        server = make_server(args.host, args.port, args.quiet, args.timeout, args.max_connections)
+    except OSError as err:  # the port is taken, not ours to use, or the host is unknown
+        print(f"python -m deployment.local: error: cannot listen on {args.host}:{args.port}: "
+              f"{err.strerror or err} (another server there? choose another --port)", file=sys.stderr)
+        return 1
     host, port = server.server_address[:2]
     print(f"website: http://{host}:{port}/   API: http://{host}:{port}/sentiment, "
           f"http://{host}:{port}/question-type   (Ctrl+C to stop)", flush=True)

@@ -6,6 +6,7 @@ deployed Lambda handler tokenizes with exactly the code used in training.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections import Counter
@@ -22,6 +23,83 @@ MAX_CHUNK_CHARS = 80
 LONG_CHUNK_PIECE_CHARS = 16  # what a longer chunk is cut into: short pieces keep spaCy's n^2 small
 MAX_TOKENS = 3000
 _PIECE = re.compile(r"\S+")
+
+
+def suffix_window(pattern: re.Pattern) -> int | None:
+    """How many characters at the end of a string decide spaCy's suffix search, or None when that
+    cannot be proven for `pattern` (a compiled suffix regex, `spacy.util.compile_suffix_regex`).
+
+    spaCy's suffix regex is `alt1$|alt2$|...`, searched from the string's start: every search costs
+    the string's length, and a chunk is searched once per affix it peels (quadratic). A match ends
+    at the end (or before a final newline), so an alternative at most `m` characters wide can only
+    start in the last `m + 1` characters, and a run of one character class at least `k` long
+    (`\\.\\.+`) that starts earlier also matches `k + 1` characters from the end. The window is the
+    largest of these; None if an alternative is neither (or does not end with `$`).
+    """
+    try:
+        from re import _parser as parser  # Python 3.11+
+    except ImportError:  # pragma: no cover (3.10)
+        import sre_parse as parser
+
+    try:
+        tree = parser.parse(pattern.pattern, pattern.flags)
+    except Exception:  # noqa: BLE001 (an unparsable pattern: no window, spaCy's own search stays)
+        return None
+    items = list(tree)
+    alternatives = items[0][1][1] if len(items) == 1 and items[0][0] is parser.BRANCH else [tree]
+    window = 2
+    for alternative in alternatives:
+        parts = list(alternative)
+        if not parts or parts[-1] != (parser.AT, parser.AT_END):
+            return None
+        low, high = alternative.getwidth()
+        if high < parser.MAXREPEAT:
+            window = max(window, high + 2)
+            continue
+        # unbounded: only a run of a single character matcher, e.g. [(LITERAL .), (MAX_REPEAT 1.. [LITERAL .])]
+        body, element = parts[:-1], None
+        for op, value in body:
+            single = [(op, value)] if op in (parser.LITERAL, parser.IN) else (
+                list(value[2]) if op is parser.MAX_REPEAT and value[1] == parser.MAXREPEAT else None)
+            if single is None or len(single) != 1 or (element is not None and single[0] != element):
+                return None
+            element = single[0]
+        window = max(window, low + 1)
+    return window
+
+
+def windowed_suffix_search(pattern: re.Pattern):
+    """`pattern.search` (spaCy's suffix search) with the same answer for every string, at a cost bounded
+    by `suffix_window(pattern)` instead of the string's length; None when no window can be proven.
+
+    The search starts `window` characters from the end. A match starting later is the leftmost one:
+    nothing can start before the window without a run alternative also matching at its first
+    character. A match exactly there (a long run of dots) may start earlier: the positions where one
+    matches are then contiguous up to the window, so a binary search finds the first (log n tries,
+    not a rescan from every position, which costs a run's length squared at every earlier run)."""
+    window = suffix_window(pattern)
+    if window is None:
+        return None
+
+    search_from, match_at = pattern.search, pattern.match  # called for every affix: no attribute lookups
+
+    def search(string: str):
+        start = len(string) - window
+        if start <= 0:
+            return search_from(string)
+        match = search_from(string, start)  # lookbehinds still see the characters before `start`
+        if match is None or match.start() > start:
+            return match
+        low, high = 0, start  # a match starts at `high`; find the first position that has one
+        while low < high:
+            middle = (low + high) // 2
+            if match_at(string, middle) is None:
+                low = middle + 1
+            else:
+                high = middle
+        return match_at(string, high)
+
+    return search
 
 
 def remove_html_breaks(text: str) -> str:
@@ -94,8 +172,20 @@ class Tokenizer:
             # (shape, prefix, like_num, ...) for every word it has not seen before: about half the
             # cost of tokenizing new words. Token boundaries do not depend on them.
             nlp.vocab.lex_attr_getters = {}
-            self._nlp = nlp
+            # The same suffixes found in a bounded window at the end of each chunk: without it, a chunk
+            # of one word and 76 punctuation marks costs 1 ms (spaCy rescans it for every mark it peels).
+            search = windowed_suffix_search(nlp.tokenizer.suffix_search.__self__)
+            if search is not None:
+                nlp.tokenizer.suffix_search = search
+            self._nlp, self._suffix_windowed = nlp, search is not None
         return self._nlp.tokenizer
+
+    @property
+    def bounded_suffix_search(self) -> bool:
+        """Whether spaCy's suffix search runs in a bounded window (`windowed_suffix_search`). False when the
+        window cannot be proven for this spaCy's rules: a chunk then costs its length for each affix."""
+        self._tokenizer()
+        return self._suffix_windowed
 
     @property
     def known_strings(self) -> int:
@@ -123,17 +213,19 @@ class Tokenizer:
 
     def _spans(self, text: str):
         """`text` in consecutive parts of whitespace-separated pieces, sized so that tokenizing can
-        stop soon after `max_tokens` without reading the rest of a long input: 64 pieces first,
-        then as many as the tokens still missing, at the rate of tokens per piece seen so far.
-        The generator is sent the number of tokens made so far after each part."""
-        start, pieces, group, seen_pieces = 0, 0, 64, 0
+        stop soon after `max_tokens` without reading the rest of a long input: 16 pieces first,
+        then as many as the tokens still missing, at the rate of tokens per piece seen so far (at
+        least 16). A piece of punctuation gives up to 80 tokens, so reading too far is paid in
+        tokens: at most 16 pieces too many. The generator is sent the number of tokens made so far
+        after each part."""
+        start, pieces, group, seen_pieces = 0, 0, 16, 0
         for match in _PIECE.finditer(text):
             pieces += 1
             if pieces == group:
                 made = yield text[start:match.end()]
                 seen_pieces += pieces
                 missing = self.max_tokens - made
-                group = max(16, int(missing / max(made / seen_pieces, 1e-3)) + 16)
+                group = max(16, math.ceil(missing / max(made / seen_pieces, 1e-3)))
                 start, pieces = match.end(), 0
         yield text[start:]
 

@@ -101,80 +101,131 @@ def bundles_for_tests(tmp_root: Path) -> Path:
 # ------------------------------------------------------------------ the heaviest requests within the limits
 
 HEAVY_REQUESTS = ("a_comma_64", "distinct_words_64", "distinct_words_x3", "symbol_runs_64", "random_symbols_64",
-                  "symbol_chunks_64")
+                  "symbol_chunks_64", "affix_chunks_64", "quote_chunks_64", "dot_run_chunks_64")
+REAL_REQUESTS = ("imdb_longest_64",)   # built from the real data: only with a data folder
 
 
-def heavy_requests(names=HEAVY_REQUESTS) -> dict[str, list[str]]:
-    """The costliest bodies found for the API within its limits (1 MB, 64 texts of 20,000 characters):
+def _body(texts: list[str]) -> str:
+    import json
+
+    data = json.dumps({"texts": texts}, ensure_ascii=False)
+    if len(data.encode("utf-8")) > 1_000_000 or len(texts) > 64:
+        raise AssertionError(f"a heavy request must stay within the API's limits: {len(texts)} texts, "
+                             f"{len(data.encode('utf-8')):,} bytes")
+    return data
+
+
+def longest_imdb_test_reviews(data_dir, n: int = 64) -> list[str]:
+    """The `n` longest IMDb test reviews (in characters), longest first: real text the API must always answer."""
+    from helpers.data import read_imdb
+
+    return sorted(read_imdb(data_dir)["test"].texts, key=len, reverse=True)[:n]
+
+
+def heavy_requests(names=HEAVY_REQUESTS, seed: int = 0, data_dir=None) -> dict[str, list[str]]:
+    r"""The costliest bodies found for the API within its limits (1 MB, 64 texts of 20,000 characters):
     name -> list of request bodies (JSON strings, UTF-8 at most 1,000,000 bytes), sent one after another.
     Only the cases in `names` are built.
 
-    a_comma_64          64 x "a," * 7,810: 15,620 one-character tokens each, cut to 3,000 (the issue's 2.7 GB case)
-    distinct_words_64   64 texts of 2,600 distinct random words (as many as fit): 2,600 tokens + 2,599 bigrams
+    No case can be answered from a cache: each case draws from its own random generator, seeded by
+    `seed` and the case's name, so every text, and every chunk within a text, is new random content
+    (spaCy caches each chunk it has tokenized, so a repeated chunk would cost nothing), and another
+    `seed` gives other content. Symbols include multi-byte ones (€, ✓, 😀).
+
+    a_comma_64          64 x 7,810 pairs "<letter>,": 15,620 one-character tokens each, cut to 3,000 (the most
+                        tokens per byte: memory)
+    distinct_words_64   64 texts of 2,600 random 5-letter words (as many as fit): 2,600 tokens + 2,599 bigrams
                         each, every word new to spaCy's string table
     distinct_words_x3   three such requests, each with new words: spaCy's string table must not grow forever
-    symbol_runs_64      64 texts, each one run of 15,000 bytes of a symbol ("!", "€", "✓", emoji...): the
-                        quadratic case before tokenizer version 2
-    random_symbols_64   64 texts, each 15,000 bytes of random symbols with no space (distinct, so spaCy's
-                        cache does not help)
-    symbol_chunks_64    64 texts of distinct random 80-symbol chunks: the longest chunks spaCy sees uncut
+    symbol_runs_64      64 texts of 15,000 bytes without a space: runs of 2 to 12 of one symbol after another
+                        (one run of 15,000 was the quadratic case before tokenizer version 2)
+    random_symbols_64   64 texts of 15,000 bytes of random symbols without a space
+    symbol_chunks_64    64 texts of 180 random 80-symbol chunks: the longest chunks spaCy sees uncut
+    affix_chunks_64     64 texts of 64 chunks of 4 letters and 76 of `)]}!?.,` (332 KB): spaCy peels 76
+                        suffixes off each chunk, rescanning the chunk for each (issue 19)
+    quote_chunks_64     the same with 76 quotes (`'"‘’“”` and backtick), the affixes that cost spaCy the most
+    dot_run_chunks_64   64 texts of 180 chunks of 4 letters and runs of 6 to 9 dots, each closed by a mark: the
+                        suffix rule that is not of bounded width (`\.\.+`), peeled run by run
+    imdb_longest_64     the 64 longest IMDb test reviews (needs `data_dir`): real text, never refused
     """
-    import json
     import random
 
-    def body(texts):
-        data = json.dumps({"texts": texts}, ensure_ascii=False)
-        assert len(data.encode("utf-8")) <= 1_000_000 and len(texts) <= 64
-        return data
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    symbols = "!$%)'?.,;:-/*+=@#(<>€✓😀"
 
-    def distinct_words(seed):
-        rng = random.Random(seed)
-        letters = "abcdefghijklmnopqrstuvwxyz"
-        return [" ".join("".join(rng.choice(letters) for _ in range(5)) for _ in range(2600)) for _ in range(64)]
+    def words(rng, n):
+        return " ".join("".join(rng.choices(letters, k=5)) for _ in range(n))
 
-    def random_symbols(rng, n_bytes, symbols="!$%)'?.,;:-/*+=@#(<>"):
-        return "".join(rng.choice(symbols) for _ in range(n_bytes))
+    def utf8_prefix(pieces, n_bytes):
+        text, size = [], 0
+        for piece in pieces:
+            size += len(piece.encode("utf-8"))
+            if size > n_bytes:
+                break
+            text.append(piece)
+        return "".join(text)
 
-    def symbol_runs():
-        symbols = ["!", "$", "%", ")", "'", "€", "✓", "😀"]
-        return [symbols[i % 8] * (15_000 // len(symbols[i % 8].encode("utf-8"))) for i in range(64)]
+    def symbol_runs(rng):
+        return utf8_prefix((rng.choice(symbols) * rng.randint(2, 12) for _ in range(15_000)), 15_000)
+
+    def chunk_text(rng, n_chunks, make_chunk):
+        return " ".join(make_chunk(rng) for _ in range(n_chunks))
+
+    def affix_chunk(marks):
+        return lambda rng: "".join(rng.choices(letters, k=4)) + "".join(rng.choices(marks, k=76))
+
+    def dot_run_chunk(rng):
+        chunk = "".join(rng.choices(letters, k=4))
+        while len(chunk) < 70:
+            chunk += "." * rng.randint(6, 9) + rng.choice(")]}!?,")
+        return chunk
 
     builders = {
-        "a_comma_64": lambda: [body(["a," * 7810] * 64)],
-        "distinct_words_64": lambda: [body(distinct_words(0))],
-        "distinct_words_x3": lambda: [body(distinct_words(seed)) for seed in range(1, 4)],
-        "symbol_runs_64": lambda: [body(symbol_runs())],
-        "random_symbols_64": lambda: [body([random_symbols(random.Random(i), 15_000) for i in range(64)])],
-        "symbol_chunks_64": lambda: [body([" ".join(random_symbols(random.Random(1000 + i), 80) for _ in range(180))
-                                           for i in range(64)])],
+        "a_comma_64": lambda rng: [_body(["".join(c + "," for c in rng.choices(letters, k=7810)) for _ in range(64)])],
+        "distinct_words_64": lambda rng: [_body([words(rng, 2600) for _ in range(64)])],
+        "distinct_words_x3": lambda rng: [_body([words(rng, 2600) for _ in range(64)]) for _ in range(3)],
+        "symbol_runs_64": lambda rng: [_body([symbol_runs(rng) for _ in range(64)])],
+        "random_symbols_64": lambda rng: [_body([utf8_prefix(rng.choices(symbols, k=15_000), 15_000)
+                                                 for _ in range(64)])],
+        "symbol_chunks_64": lambda rng: [_body([chunk_text(rng, 180, lambda r: "".join(r.choices(symbols[:20], k=80)))
+                                                for _ in range(64)])],
+        "affix_chunks_64": lambda rng: [_body([chunk_text(rng, 64, affix_chunk(")]}!?.,")) for _ in range(64)])],
+        "quote_chunks_64": lambda rng: [_body([chunk_text(rng, 64, affix_chunk("'\"`‘’“”")) for _ in range(64)])],
+        "dot_run_chunks_64": lambda rng: [_body([chunk_text(rng, 180, dot_run_chunk) for _ in range(64)])],
+        "imdb_longest_64": lambda rng: [_body(longest_imdb_test_reviews(data_dir))],
     }
     unknown = sorted(set(names) - set(builders))
     if unknown:
         raise ValueError(f"unknown heavy request(s) {unknown}: choose from {', '.join(builders)}")
-    return {name: builders[name]() for name in names}
+    if data_dir is None and set(names) & set(REAL_REQUESTS):
+        raise ValueError(f"{', '.join(sorted(set(names) & set(REAL_REQUESTS)))} needs the real data: pass data_dir")
+    return {name: builders[name](random.Random(f"{seed}:{name}")) for name in names}
 
 
-# Run in a fresh Python (`python -c PROBE <repo> <function> <case>...`): build the cases' bodies, load the
-# handler's model, send each case's requests, print JSON {"baseline_rss_mb", "cases": {case: {"seconds", "statuses",
-# "peak_rss_mb"}}}. The peak is the process's so far (VmHWM), so each case's figure includes those before it.
-# Not ru_maxrss: Linux carries it across exec, so a probe started from a big process (pytest after hundreds
-# of tests) reports its parent's size at the fork. VmHWM belongs to the address space exec makes anew.
+# Run in a fresh Python (`python -c PROBE <code> <function> <bodies.json>`): load the handler of the checkout <code>
+# and its model, send each case's requests (bodies.json: {case: [body, ...]}, built beforehand by the caller, so
+# that the same bodies can be sent to another version of the code), print JSON {"baseline_rss_mb", "cases": {case:
+# {"seconds", "statuses", "peak_rss_mb"}}}. The peak is the process's so far (VmHWM), so each case's figure
+# includes those before it. Not ru_maxrss: Linux carries it across exec, so a probe started from a big process
+# (pytest after hundreds of tests) reports its parent's size at the fork. VmHWM belongs to the address space
+# exec makes anew.
 PROBE = r"""
 import json, sys, time
-repo, function_name, cases = sys.argv[1], sys.argv[2], sys.argv[3:]
-sys.path[:0] = [repo, repo + "/tests"]
-from deploy_support import heavy_requests
-requests = heavy_requests(cases)  # first: building them must not count in the peaks below
+code, function_name, bodies_file = sys.argv[1:4]
+sys.path[:0] = [code]
+with open(bodies_file, encoding="utf-8") as handle:
+    requests = json.load(handle)
 from deployment import handler
+assert handler.__file__.startswith(code), (handler.__file__, code)
 def peak_mb():
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 function = getattr(handler, function_name)
 assert function({"httpMethod": "GET"}, None)["statusCode"] == 200
 report = {"baseline_rss_mb": peak_mb(), "cases": {}}
-for case in cases:
+for case, bodies in requests.items():
     statuses, seconds = [], []
-    for body in requests[case]:
+    for body in bodies:
         start = time.perf_counter()
         statuses.append(function({"httpMethod": "POST", "body": body}, None)["statusCode"])
         seconds.append(time.perf_counter() - start)
@@ -183,19 +234,26 @@ print(json.dumps(report))
 """
 
 
-def probe_requests(function_name: str, cases, models_dir: Path, timeout: float = 300) -> dict:
-    """Run PROBE for the handler function `function_name` ("sentiment", "question_type") on `cases`
-    (names from `heavy_requests`) in a fresh Python serving `models_dir`; its JSON report."""
+def probe_requests(function_name: str, requests: dict[str, list[str]], models_dir: Path, timeout: float = 300,
+                   code_dir: Path = REPO_ROOT) -> dict:
+    """Run PROBE for the handler function `function_name` ("sentiment", "question_type") of the checkout
+    `code_dir` (default: this one) on `requests` ({case: [body, ...]}, e.g. from `heavy_requests`) in a
+    fresh Python serving `models_dir`; its JSON report."""
     import json
     import os
     import subprocess
     import sys
+    import tempfile
 
-    env = {**os.environ, "MODELS_DIR": str(models_dir)}
-    for name in ("MODEL_S3_URI", "SENTIMENT_MODEL", "QUESTION_TYPE_MODEL"):
+    code_dir = Path(code_dir).resolve()
+    env = {**os.environ, "MODELS_DIR": str(Path(models_dir).resolve())}
+    for name in ("MODEL_S3_URI", "SENTIMENT_MODEL", "QUESTION_TYPE_MODEL", "PYTHONPATH"):
         env.pop(name, None)
-    out = subprocess.run([sys.executable, "-c", PROBE, str(REPO_ROOT), function_name, *cases], env=env,
-                         capture_output=True, text=True, timeout=timeout)
+    with tempfile.TemporaryDirectory() as scratch:
+        bodies = Path(scratch) / "bodies.json"
+        bodies.write_text(json.dumps(requests, ensure_ascii=False), encoding="utf-8")
+        out = subprocess.run([sys.executable, "-c", PROBE, str(code_dir), function_name, str(bodies)], env=env,
+                             cwd=code_dir, capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"the request probe failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

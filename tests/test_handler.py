@@ -7,6 +7,7 @@ import re
 import shutil
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -339,16 +340,31 @@ def test_spacy_string_table_is_bounded(handler, monkeypatch):
 def test_heaviest_requests_have_bounded_memory(models_dir, function):
     """The requests within the limits that cost the most memory (deploy_support.heavy_requests: 64 texts of
     15,620 one-character tokens; three requests of 64 texts of distinct new words, the most ids per text; 64
-    texts of symbol chunks) answer 200 with the process's peak RSS under 700 MB, measured in a fresh Python
-    (ru_maxrss). Their times, and those of the other heavy requests, are in benchmarks/bench_hostile.py."""
-    from deploy_support import probe_requests
+    texts of symbol chunks; 64 texts of chunks of a word and 76 affixes) answer 200 with the process's peak RSS
+    under 700 MB, measured in a fresh Python (VmHWM). Their times, and those of the other heavy requests, are in
+    benchmarks/bench_hostile.py."""
+    from deploy_support import heavy_requests, probe_requests
 
-    report = probe_requests(function, ["a_comma_64", "distinct_words_x3", "symbol_chunks_64"], models_dir)
+    cases = ["a_comma_64", "distinct_words_x3", "symbol_chunks_64", "affix_chunks_64"]
+    report = probe_requests(function, heavy_requests(cases), models_dir)
     print(f"\n{function}: peak RSS {report['baseline_rss_mb']:.0f} MB after loading, then "
           + ", ".join(f"{case} {r['peak_rss_mb']:.0f} MB" for case, r in report["cases"].items()))
     for case, result in report["cases"].items():
         assert set(result["statuses"]) == {200}, (case, result)
         assert result["peak_rss_mb"] < 700, (case, result)
+
+
+def test_the_longest_real_reviews_are_never_refused(handler, real_data_dir):
+    """The 64 longest IMDb test reviews (5,800 to 13,000 characters, 412 KB) in one request: a 200 from both
+    functions, one prediction each. The API's limits refuse hostile requests, never real text."""
+    from deploy_support import heavy_requests
+
+    body, = heavy_requests(["imdb_longest_64"], data_dir=real_data_dir)["imdb_longest_64"]
+    assert len(json.loads(body)["texts"]) == 64
+    for function in (handler.sentiment, handler.question_type):
+        result = function(http_event("POST", body), None)
+        assert result["statusCode"] == 200, result["body"][:300]
+        assert len(body_of(result)["predictions"]) == 64
 
 
 def test_unexpected_error_is_a_json_500_without_trace(handler, monkeypatch):
@@ -357,6 +373,31 @@ def test_unexpected_error_is_a_json_500_without_trace(handler, monkeypatch):
     result = handler.sentiment(http_event("POST", {"text": "fine"}), None)
     assert result["statusCode"] == 500 and result["headers"][CORS] == "*"
     assert "ZeroDivisionError" not in result["body"] and "Traceback" not in result["body"]
+
+
+def test_the_logs_never_hold_a_clients_text(handler, monkeypatch, caplog):
+    """Whatever happens to a request (an answer, a refusal, a model that cannot load, a bug whose message quotes
+    the text), the handler's log never records the texts sent; a bug is logged as its type and place."""
+    import logging
+
+    secret = "my-private-review-text-4711"
+    caplog.set_level(logging.DEBUG)
+    for body in ({"text": f"A film. {secret}"}, {"texts": ["ok", secret * 100]}, '{"text": "' + secret + '",}',
+                 {"text": secret * 3000}, {"txt": secret}, {"text": secret, "text2": [secret] * 100}):
+        for function in (handler.sentiment, handler.question_type):
+            function(http_event("POST", body), None)
+    model = handler.get_model("sentiment")
+
+    def failing_predict(texts):
+        raise ValueError(f"cannot predict {texts}")
+
+    monkeypatch.setattr(model, "predict", failing_predict)
+    assert handler.sentiment(http_event("POST", {"text": secret}), None)["statusCode"] == 500
+    assert "unexpected error ValueError (message not logged)" in caplog.text and "in failing_predict" in caplog.text
+    monkeypatch.setenv("MODELS_DIR", "/nonexistent")
+    handler._models.clear()
+    assert handler.sentiment(http_event("POST", {"text": secret}), None)["statusCode"] == 503
+    assert caplog.records and secret not in caplog.text
 
 
 def test_bundle_is_loaded_once(handler):
@@ -466,6 +507,179 @@ def test_the_handler_uses_only_listed_files_and_bounded_tokenizers(handler, bund
     edit_meta(bundle_copy, edit)
     with pytest.raises(BundleError, match=re.escape(fragment)):
         handler.Model(bundle_copy)
+
+
+def rewrite_file(folder, name: str, data: bytes) -> None:
+    """Replace a bundle file and its sha256 in meta.json: a bundle that passes every byte check, to test meaning."""
+    import hashlib
+
+    (folder / name).write_bytes(data)
+    edit_meta(folder, lambda meta: meta["files"].update({name: hashlib.sha256(data).hexdigest()}))
+
+
+def edit_json_file(folder, name: str, edit) -> None:
+    data = json.loads((folder / name).read_text(encoding="utf-8"))
+    edit(data)
+    rewrite_file(folder, name, json.dumps(data).encode("utf-8"))
+
+
+def edit_tokenizer(folder, **settings) -> None:
+    """The same change in meta.json's tokenizer settings and in tokenizer.json (which must agree)."""
+    edit_meta(folder, lambda meta: meta["tokenizer"].update(settings))
+    edit_json_file(folder, "tokenizer.json", lambda tokenizer: tokenizer.update(settings))
+
+
+def edit_graph(folder, edit) -> None:
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load_from_string((folder / "model.onnx").read_bytes())
+    edit(model.graph, onnx)
+    rewrite_file(folder, "model.onnx", model.SerializeToString())
+
+
+def rename_value(old: str, new: str):
+    def edit(graph, onnx):
+        for value in [*graph.input, *graph.output]:
+            if value.name == old:
+                value.name = new
+        for node in graph.node:
+            node.input[:] = [new if name == old else name for name in node.input]
+            node.output[:] = [new if name == old else name for name in node.output]
+    return edit
+
+
+def fixed_batch(graph, onnx):
+    graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+
+
+def external_weights(graph, onnx):
+    """fc.weight's data moved to the file secret.bin (next to the working directory, where ORT would look)."""
+    tensor = next(t for t in graph.initializer if t.name == "fc.weight")
+    Path("secret.bin").write_bytes(onnx.numpy_helper.to_array(tensor).tobytes())
+    tensor.ClearField("raw_data")
+    tensor.ClearField("float_data")
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    entry = tensor.external_data.add()
+    entry.key, entry.value = "location", "secret.bin"
+
+
+def grow_vocab(folder) -> None:
+    """Ten words more in the vocabulary (and in meta.json's vocab_size) than the embedding has rows."""
+    edit_json_file(folder, "vocab.json", lambda vocab: vocab["itos"].extend(f"new-word-{i}" for i in range(10)))
+    edit_meta(folder, lambda meta: meta.update(vocab_size=meta["vocab_size"] + 10))
+
+
+MEANING_REFUSALS = [
+    # (id, bundle, change, fragment of the reason in the log): bundles whose bytes all match their sha256
+    ("input-renamed", "sentiment", lambda f: edit_graph(f, rename_value("ids", "tokens")), "takes the inputs"),
+    ("output-renamed", "sentiment", lambda f: edit_graph(f, rename_value("logits", "scores")), "the API reads logits"),
+    ("fixed-batch", "sentiment", lambda f: edit_graph(f, fixed_batch), "any batch size"),
+    ("external-data", "sentiment", lambda f: edit_graph(f, external_weights), "in another file (fc.weight)"),
+    ("not-onnx", "sentiment", lambda f: rewrite_file(f, "model.onnx", b"\xff" * 64), "is not an ONNX model"),
+    ("vocab-over-embedding", "sentiment", grow_vocab, "does its embedding have fewer rows?"),
+    ("vocab-size-differs", "sentiment", lambda f: edit_meta(f, lambda m: m.update(vocab_size=12)), "vocab_size"),
+    ("vocab-without-pad", "sentiment", lambda f: edit_json_file(f, "vocab.json", lambda v: (
+        v["itos"].remove("<pad>"), v["specials"].remove("<pad>"))), "needs '<pad>'"),
+    ("vocab-not-a-vocab", "sentiment", lambda f: rewrite_file(f, "vocab.json", b'{"itos": 5}'), "is not a vocabulary"),
+    ("two-labels-six-outputs", "question-type", lambda f: edit_meta(f, lambda m: m.update(
+        labels=["A", "B"], display_labels=["A", "B"])), "needs [2, 2]"),
+    ("softmax-one-logit", "sentiment", lambda f: edit_meta(f, lambda m: m.update(output="softmax")), "needs [2, 2]"),
+    ("sigmoid-six-labels", "question-type", lambda f: edit_meta(f, lambda m: m.update(output="sigmoid")),
+     "means two labels"),
+    ("unknown-output", "sentiment", lambda f: edit_meta(f, lambda m: m.update(output="relu")), "output is 'relu'"),
+    ("labels-repeated", "sentiment", lambda f: edit_meta(f, lambda m: m.update(labels=["pos", "pos"])),
+     "distinct non-empty strings"),
+    ("display-labels-short", "sentiment", lambda f: edit_meta(f, lambda m: m.update(display_labels=["good"])),
+     "display_labels"),
+    ("max-chunk-chars-huge", "sentiment", lambda f: edit_tokenizer(f, max_chunk_chars=10**9),
+     "max_chunk_chars is 1000000000; the API serves 1 to 80"),
+    ("max-tokens-huge", "sentiment", lambda f: edit_tokenizer(f, max_tokens=10**9), "max_tokens is 1000000000"),
+    ("max-tokens-zero", "sentiment", lambda f: edit_tokenizer(f, max_tokens=0), "max_tokens is 0"),
+    ("max-tokens-text", "sentiment", lambda f: edit_tokenizer(f, max_tokens="80"), "max_tokens is '80';"),
+    ("max-tokens-boolean", "sentiment", lambda f: edit_tokenizer(f, max_tokens=True), "max_tokens is True"),
+    ("max-tokens-fraction", "sentiment", lambda f: edit_tokenizer(f, max_tokens=2.5), "max_tokens is 2.5"),
+    ("min-length-huge", "question-type", lambda f: edit_tokenizer(f, min_length=10**7), "min_length is 10000000"),
+    ("min-length-zero", "question-type", lambda f: edit_tokenizer(f, min_length=0), "min_length is 0"),
+    ("piece-size-other", "sentiment", lambda f: edit_tokenizer(f, long_chunk_piece_chars=8), "pieces of 8"),
+    ("tokenizer-from-the-future", "sentiment", lambda f: edit_tokenizer(f, version=3), "version is 3"),
+    ("bigrams-not-boolean", "sentiment", lambda f: edit_tokenizer(f, bigrams="yes"), "bigrams must be true or false, got 'yes'"),
+    ("tokenizer-json-differs", "sentiment", lambda f: edit_json_file(f, "tokenizer.json", lambda t: t.update(
+        lowercase=True)), "tokenizer.json and meta.json's tokenizer settings differ (lowercase)"),
+]
+
+
+@pytest.mark.parametrize("bundle,change,fragment", [case[1:] for case in MEANING_REFUSALS],
+                         ids=[case[0] for case in MEANING_REFUSALS])
+def test_bundles_that_cannot_answer_fail_the_health_check(handler, models_dir, tmp_path, monkeypatch, caplog,
+                                                          bundle, change, fragment):
+    """A bundle whose files all match their sha256 but whose meaning is wrong (graph names, types and axes,
+    output width against the labels, vocabulary against the embedding, tokenizer bounds, weights in another
+    file) is refused when it loads: the health check and every POST get a JSON 503 without the details, the
+    log says why. Never a 200 with wrong answers, nor a 500 on a later request."""
+    from helpers.bundle import BundleError
+
+    monkeypatch.chdir(tmp_path)  # where ONNX Runtime would look for external data (on Lambda: /var/task)
+    folder = tmp_path / "models" / bundle
+    shutil.copytree(models_dir / bundle, folder)
+    change(folder)
+    with pytest.raises(BundleError, match=re.escape(fragment)):
+        handler.Model(folder)
+    monkeypatch.setenv("MODELS_DIR", str(folder.parent))
+    function = handler.question_type if bundle == "question-type" else handler.sentiment
+    caplog.clear()
+    for event in (http_event("GET"), http_event("POST", {"text": "A fine film"}),
+                  http_event("POST", {"texts": ["word " * 3000, "x" * 20_000]})):
+        result = function(event, None)
+        assert result["statusCode"] == 503, result
+        assert body_of(result) == {"error": f"the model {bundle!r} is not available"}
+    assert fragment in caplog.text and str(folder) in caplog.text
+
+
+def test_the_committed_bundles_pass_the_meaning_checks(handler, models_dir):
+    for name in ("sentiment", "sentiment-cnn", "question-type"):
+        model = handler.Model(models_dir / name)
+        assert model.session.get_outputs()[0].name == "logits" and model.tokenizer.bounded_suffix_search
+
+
+def test_without_a_bounded_suffix_search_the_bundle_is_refused(handler, bundle_copy, monkeypatch):
+    """If this spaCy's suffix rules ever stop fitting a proven window, the API refuses to serve (a 503 and
+    the reason in the log) rather than serve requests whose cost grows with their chunks' length squared."""
+    import helpers.text
+    from helpers.bundle import BundleError
+
+    monkeypatch.setattr(helpers.text, "windowed_suffix_search", lambda pattern: None)
+    with pytest.raises(BundleError, match="cannot be searched in a bounded window"):
+        handler.Model(bundle_copy)
+
+
+def test_external_data_is_found_wherever_a_tensor_can_be(tmp_path):
+    """helpers.bundle reads the protobuf itself (the Lambda package has no onnx): an external tensor is found
+    as an initializer, as a Constant node's value, inside a subgraph; none in the committed models."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from helpers.bundle import external_tensors
+
+    def external(name):
+        tensor = helper.make_tensor(name, TensorProto.FLOAT, [1], [1.0])
+        tensor.ClearField("float_data")
+        tensor.data_location = TensorProto.EXTERNAL
+        entry = tensor.external_data.add()
+        entry.key, entry.value = "location", "secret.bin"
+        return tensor
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    constant = helper.make_node("Constant", [], ["c"], value=external("in-a-constant"))
+    inner = helper.make_graph([helper.make_node("Identity", ["w"], ["z"])], "inner", [],
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1])], [external("in-a-subgraph")])
+    branch = helper.make_node("If", ["cond"], ["y"], then_branch=inner, else_branch=inner)
+    graph = helper.make_graph([constant, branch], "outer", [x], [y], [external("an-initializer")])
+    found = external_tensors(helper.make_model(graph).SerializeToString())
+    assert sorted(found) == ["an-initializer", "in-a-constant", "in-a-subgraph", "in-a-subgraph"]
+    from deploy_support import COMMITTED_MODELS
+
+    for name in ("sentiment", "question-type"):
+        assert external_tensors((COMMITTED_MODELS / name / "model.onnx").read_bytes()) == []
 
 
 def test_bundle_files_are_sha256_checked(handler, bundle_copy):
@@ -647,3 +861,67 @@ def test_handler_imports_no_torch(models_dir):
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
+
+
+# ------------------------------------------------------------------- importing the handler as Lambda does
+
+DEPLOYMENT_SKIP = {"node_modules", ".serverless", "__pycache__", "models", "website"}
+
+
+def shadowing_modules(folder) -> dict[str, str]:
+    """{module name: path} for every module (`x.py`) and regular package (`x/__init__.py`) under `folder`,
+    recursively, whose name is also a standard-library module or the top-level module of an installed
+    distribution other than this course's own (`helpers`, which deployment/helpers links to). With that
+    module's folder first on sys.path, the file would be imported in its place."""
+    import os
+    from importlib.metadata import packages_distributions
+    from pathlib import Path
+
+    installed = {name for name, owners in packages_distributions().items() if set(owners) != {"sentiment-tutorials"}}
+    taken = installed | set(sys.stdlib_module_names)
+    found = {}
+    for root, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if name not in DEPLOYMENT_SKIP and not name.startswith(".")]
+        names = [name[:-3] for name in files if name.endswith(".py") and name != "__init__.py"]
+        names += [name for name in folders if (Path(root) / name / "__init__.py").is_file()]
+        found.update({name: str(Path(root) / name) for name in names if name in taken})
+    return found
+
+
+def test_no_module_in_deployment_shadows_an_installed_one(tmp_path):
+    from deploy_support import REPO_ROOT
+
+    assert shadowing_modules(REPO_ROOT / "deployment") == {}
+    # the check finds what it looks for: a module named like a distribution, like the stdlib, a package, deep down
+    (tmp_path / "plugins" / "numpy").mkdir(parents=True)
+    (tmp_path / "plugins" / "numpy" / "__init__.py").write_text("")
+    for name in ("packaging.py", "json.py", "events.py"):
+        (tmp_path / name).write_text("")
+    assert sorted(shadowing_modules(tmp_path)) == ["json", "numpy", "packaging"]
+
+
+def test_handler_imports_with_its_folder_first_on_sys_path(models_dir):
+    """As `serverless invoke local` and Lambda's task root import it: `import handler` with deployment/ first on
+    sys.path and as the working directory; both functions answer 200 (a deployment/packaging.py used to shadow
+    the `packaging` distribution there: spaCy's import failed and every request got a 503)."""
+    import os
+    import subprocess
+
+    from deploy_support import REPO_ROOT
+
+    deployment = REPO_ROOT / "deployment"
+    code = ("import json, os, sys; sys.path.insert(0, os.getcwd())\n"
+            "import handler\n"
+            "assert handler.__file__ == os.path.join(os.getcwd(), 'handler.py'), handler.__file__\n"
+            "for function, text in ((handler.sentiment, 'Great film'), (handler.question_type, 'Who won?')):\n"
+            "    r = function({'httpMethod': 'POST', 'body': json.dumps({'text': text})}, None)\n"
+            "    assert r['statusCode'] == 200, r\n"
+            "import packaging.version, spacy\n"
+            "print(spacy.__file__, packaging.version.__file__)\n")
+    env = {**os.environ, "MODELS_DIR": str(models_dir)}
+    for name in ("MODEL_S3_URI", "SENTIMENT_MODEL", "QUESTION_TYPE_MODEL", "PYTHONPATH"):
+        env.pop(name, None)
+    out = subprocess.run([sys.executable, "-c", code], cwd=deployment, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert str(deployment) not in out.stdout  # spaCy and packaging came from the installed distributions

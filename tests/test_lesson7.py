@@ -1,5 +1,5 @@
 """Lesson 7 (notebooks/07_deployment.ipynb): where it writes its bundle, what it says without a checkout, and the
-deployment code it calls: deployment/events.py, deployment/latency.py and deployment/packaging.py."""
+deployment code it calls: deployment/events.py, deployment/latency.py and deployment/lambda_package.py."""
 from __future__ import annotations
 
 import ast
@@ -13,7 +13,7 @@ import pytest
 
 from conftest import REPO_ROOT
 from deploy_support import BUNDLE_NAMES
-from deployment import packaging
+from deployment import lambda_package
 from deployment.events import http_event
 from deployment.latency import latency_summary, percentile, time_calls
 from helpers import course
@@ -116,31 +116,31 @@ def test_package_sizes_count_unzipped_bytes_per_top_level_entry(tmp_path):
         archive.writestr("numpy/linalg/la.so", b"y" * 200)
         archive.writestr("handler.py", b"z" * 100)
         archive.writestr("spacy/__init__.py", b"w" * 400)
-    sizes = packaging.package_sizes(path, largest=2)
+    sizes = lambda_package.package_sizes(path, largest=2)
     assert sizes["zipped"] == path.stat().st_size and sizes["unzipped"] == 1000
     assert sizes["parts"] == [("numpy", 500), ("spacy", 400)]
 
 
 def test_the_test_suites_package_is_found_only_where_it_leaves_it(tmp_path):
-    assert packaging.shared_package(tmp_path) is None
-    folder = packaging.shared_package_dir(tmp_path)
+    assert lambda_package.shared_package(tmp_path) is None
+    folder = lambda_package.shared_package_dir(tmp_path)
     folder.mkdir()
-    (folder / packaging.PACKAGE_ZIP).write_bytes(b"PK")
-    assert packaging.shared_package(tmp_path) == folder / packaging.PACKAGE_ZIP
+    (folder / lambda_package.PACKAGE_ZIP).write_bytes(b"PK")
+    assert lambda_package.shared_package(tmp_path) == folder / lambda_package.PACKAGE_ZIP
 
 
 def test_missing_tools_are_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(packaging.shutil, "which", lambda name: None)
-    assert "Node.js (node and npx) is not installed" in packaging.missing_tools()
-    monkeypatch.setattr(packaging.shutil, "which", lambda name: f"/usr/bin/{name}")
-    monkeypatch.setattr(packaging, "DEPLOYMENT", tmp_path)
-    assert "deployment/node_modules is missing: run `make deploy-deps`" in packaging.missing_tools()
+    monkeypatch.setattr(lambda_package.shutil, "which", lambda name: None)
+    assert "Node.js (node and npx) is not installed" in lambda_package.missing_tools()
+    monkeypatch.setattr(lambda_package.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(lambda_package, "DEPLOYMENT", tmp_path)
+    assert "deployment/node_modules is missing: run `make deploy-deps`" in lambda_package.missing_tools()
     (tmp_path / "node_modules" / "serverless").mkdir(parents=True)
     (tmp_path / "node_modules" / "serverless" / "package.json").write_text("{}")
-    monkeypatch.setattr(packaging, "lambda_python", lambda: None)
-    assert "no python3.12 found" in packaging.missing_tools()
-    monkeypatch.setattr(packaging, "lambda_python", lambda: "/usr/bin/python3.12")
-    assert packaging.missing_tools() is None
+    monkeypatch.setattr(lambda_package, "lambda_python", lambda: None)
+    assert "no python3.12 found" in lambda_package.missing_tools()
+    monkeypatch.setattr(lambda_package, "lambda_python", lambda: "/usr/bin/python3.12")
+    assert lambda_package.missing_tools() is None
 
 
 def test_build_package_runs_the_pinned_serverless_and_reports_failures(tmp_path, monkeypatch):
@@ -151,18 +151,18 @@ def test_build_package_runs_the_pinned_serverless_and_reports_failures(tmp_path,
         if seen.get("fail"):
             return subprocess.CompletedProcess(command, 1, "Serverless Error: no credentials", "")
         if seen.get("write"):
-            (tmp_path / packaging.PACKAGE_ZIP).write_bytes(b"PK")
+            (tmp_path / lambda_package.PACKAGE_ZIP).write_bytes(b"PK")
         return subprocess.CompletedProcess(command, 0, "", "")
 
-    monkeypatch.setattr(packaging.subprocess, "run", fake_run)
+    monkeypatch.setattr(lambda_package.subprocess, "run", fake_run)
     seen["write"] = True
-    assert packaging.build_package("/usr/bin/python3.12", tmp_path) == tmp_path / packaging.PACKAGE_ZIP
+    assert lambda_package.build_package("/usr/bin/python3.12", tmp_path) == tmp_path / lambda_package.PACKAGE_ZIP
     assert seen["command"] == ["npx", "--no-install", "serverless", "package", "--package", str(tmp_path)]
-    assert (seen["cwd"], seen["python"]) == (packaging.DEPLOYMENT, "/usr/bin/python3.12")
-    (tmp_path / packaging.PACKAGE_ZIP).unlink()
+    assert (seen["cwd"], seen["python"]) == (lambda_package.DEPLOYMENT, "/usr/bin/python3.12")
+    (tmp_path / lambda_package.PACKAGE_ZIP).unlink()
     seen["write"] = False
     with pytest.raises(RuntimeError, match="wrote no sentiment-tutorials-api.zip"):
-        packaging.build_package("/usr/bin/python3.12", tmp_path)
+        lambda_package.build_package("/usr/bin/python3.12", tmp_path)
     seen["fail"] = True
     with pytest.raises(RuntimeError, match="serverless package failed:\nServerless Error: no credentials"):
-        packaging.build_package("/usr/bin/python3.12", tmp_path)
+        lambda_package.build_package("/usr/bin/python3.12", tmp_path)

@@ -11,7 +11,7 @@ import zipfile
 import pytest
 
 from deploy_support import COMMITTED_MODELS, committed_bundles_present
-from deployment.packaging import (PACKAGE_ZIP, build_package, folder_bytes, lambda_python, missing_tools,
+from deployment.lambda_package import (PACKAGE_ZIP, build_package, folder_bytes, lambda_python, missing_tools,
                                   shared_package_dir)
 from helpers.files import atomic_path
 
@@ -103,6 +103,35 @@ def test_cloudformation_template(package):
     assert len(s3) == 1 and s3[0]["Action"] == ["s3:GetObject"] and s3[0]["Effect"] == "Allow"
     resources_s3 = json.dumps(s3[0]["Resource"])
     assert "/sentiment/*" in resources_s3 and "/question-type/*" in resources_s3 and '"*"' not in resources_s3
+
+
+# What the access log may record: the request's route, status and timing, never what was sent
+ACCESS_LOG_VARIABLES = {"$context.requestId", "$context.identity.sourceIp", "$context.requestTime",
+                        "$context.httpMethod", "$context.routeKey", "$context.status", "$context.protocol",
+                        "$context.responseLength", "$context.integrationLatency", "$context.integrationStatus",
+                        "$context.error.message"}
+
+
+def test_throttling_and_access_logs(package):
+    """serverless.yml's throttling in the template: reserved concurrency on each function (param
+    reservedConcurrency), the HTTP API stage's rate and burst (params throttleRate, throttleBurst; a resources
+    extension of HttpApiStage), and API Gateway's access log, whose format names only $context variables
+    (an access log cannot hold a body; none of these is the request's content)."""
+    _, _, _, folder = package
+    resources = json.loads((folder / "cloudformation-template-update-stack.json").read_text())["Resources"]
+    functions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 2 and all(f["ReservedConcurrentExecutions"] == 5 for f in functions)
+    stage = resources["HttpApiStage"]
+    assert stage["Type"] == "AWS::ApiGatewayV2::Stage" and stage["Properties"]["StageName"] == "$default"
+    assert stage["Properties"]["DefaultRouteSettings"] == {"DetailedMetricsEnabled": False,
+                                                           "ThrottlingRateLimit": 10, "ThrottlingBurstLimit": 20}
+    logs = stage["Properties"]["AccessLogSettings"]
+    assert logs["DestinationArn"] == {"Fn::GetAtt": ["HttpApiLogGroup", "Arn"]}
+    fields = json.loads(logs["Format"])
+    assert set(fields.values()) == ACCESS_LOG_VARIABLES and fields["status"] == "$context.status"
+    assert "body" not in logs["Format"].lower() and "$input" not in logs["Format"] and "$request" not in logs["Format"]
+    group = resources["HttpApiLogGroup"]
+    assert group["Type"] == "AWS::Logs::LogGroup" and group["Properties"]["RetentionInDays"] == 14
 
 
 HANDLER_CHECK = r"""

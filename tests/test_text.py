@@ -120,6 +120,97 @@ def test_parts_tokenize_like_the_whole_text(text):
     assert Tokenizer(max_tokens=2500)(text) == whole[:2500]
 
 
+AFFIX_ALPHABETS = [".", ".!", ".\n", "..a", ")]}!?.,", "0123456789km%$.", "'s", "°CF.", "aA.", "…..!",
+                   "😀✓€°%)!.", "\n\n.", "mbgkBKMGT0.%", "₿€$£0.9", "a.\n ", "\"'`‘’“”)"]
+
+
+def test_windowed_suffix_search_answers_as_spacy_does():
+    """The bounded suffix search finds exactly spaCy's match (same span) on strings made of the characters
+    its rules treat specially: dot runs (the one unbounded rule), units after digits, quotes, newlines."""
+    import random
+    import string
+
+    import spacy
+
+    from helpers.text import suffix_window, windowed_suffix_search
+
+    pattern = spacy.blank("en").tokenizer.suffix_search.__self__
+    assert suffix_window(pattern) == 7  # its widest rule is 5 characters, its run rule `\.\.+`
+    search = windowed_suffix_search(pattern)
+    rng = random.Random(0)
+    for alphabet in [*AFFIX_ALPHABETS, string.printable]:
+        for _ in range(2000):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+            expected, found = pattern.search(text), search(text)
+            assert (expected and expected.span()) == (found and found.span()), text
+
+
+@pytest.mark.parametrize("pattern,window", [
+    (r"a$|bc$", 4), (r"\.\.+$|!$", 3), (r"(?<=[0-9])km$|x$", 4), (r"[ab][ab]+$", 3),
+    (r"a.*$", None), (r"(?:ab)+$", None), (r"a$|b", None), (r"\.+!+$", None), (r"[", None),
+])
+def test_suffix_window_is_proven_or_refused(pattern, window):
+    """A window only for alternatives of bounded width or runs of one character class, each ending with `$`."""
+    import re
+
+    from helpers.text import suffix_window
+
+    try:
+        compiled = re.compile(pattern)
+    except re.error:
+        compiled = type("Unparsable", (), {"pattern": pattern, "flags": 0})()
+    assert suffix_window(compiled) == window
+
+
+class RecordingPattern:
+    """A compiled regex that records the string length and start position of every search and match."""
+
+    def __init__(self, pattern):
+        self._pattern, self.pattern, self.flags, self.calls = pattern, pattern.pattern, pattern.flags, []
+
+    def search(self, string, pos=0):
+        self.calls.append(("search", len(string), pos))
+        return self._pattern.search(string, pos)
+
+    def match(self, string, pos=0):
+        self.calls.append(("match", len(string), pos))
+        return self._pattern.match(string, pos)
+
+
+def test_suffix_search_reads_a_window_not_the_chunk():
+    """spaCy peels a chunk's suffixes one at a time: each search now starts 7 characters from the end, so a
+    chunk of a word and 76 punctuation marks costs its length once, not once per mark."""
+    import random
+
+    import spacy
+
+    from helpers.text import windowed_suffix_search
+
+    nlp = spacy.blank("en")
+    recorder = RecordingPattern(nlp.tokenizer.suffix_search.__self__)
+    nlp.tokenizer.suffix_search = windowed_suffix_search(recorder)
+    rng = random.Random(1)
+    chunk = "abcd" + "".join(rng.choice(")]}!?,") for _ in range(76))
+    assert len(nlp.tokenizer(chunk)) == 77
+    assert len(recorder.calls) >= 76 and all(pos >= length - 7 for _, length, pos in recorder.calls)
+    # runs of dots at the end (11 here) may start before the window: their start is found by halving
+    # (at most 8 tries for 81 characters), never by a search from the chunk's start
+    recorder.calls.clear()
+    assert [t.text for t in nlp.tokenizer("x" + "......!" * 10 + "." * 10)][-3:] == ["......", "!", "." * 10]
+    assert all(pos >= length - 7 for kind, length, pos in recorder.calls if kind == "search")
+    assert 0 < sum(kind == "match" for kind, _, _ in recorder.calls) <= 11 * 8
+
+
+def test_the_tokenizer_uses_the_windowed_search(tokenizer, monkeypatch):
+    assert tokenizer.bounded_suffix_search
+    assert tokenizer._tokenizer().suffix_search.__qualname__.startswith("windowed_suffix_search")
+    import helpers.text
+
+    monkeypatch.setattr(helpers.text, "windowed_suffix_search", lambda pattern: None)  # no window provable
+    unbounded = Tokenizer()
+    assert not unbounded.bounded_suffix_search and unbounded("Fine!!") == ["Fine", "!", "!"]
+
+
 def test_fixture_texts_tokenize_as_before_the_bounds():
     """Per-text digests written with the tokenizer before chunks were bounded (tests/token_digests.py)."""
     from token_digests import FIXTURE_DATA, changed, compute, read_reference

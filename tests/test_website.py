@@ -4,15 +4,18 @@ Raw-socket tests send malformed and hostile requests to 127.0.0.1 only; every lo
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import mimetypes
 import os
 import select
+import selectors
 import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from html.parser import HTMLParser
@@ -35,21 +38,21 @@ def models_dir(tmp_path_factory) -> Path:
     return bundles_for_tests(tmp_path_factory.mktemp("bundles"))
 
 
-@pytest.fixture(scope="module")
-def server(models_dir):
-    """The local server on a free port of 127.0.0.1, serving the test bundles; yields its base URL."""
-    models = models_dir
+@contextlib.contextmanager
+def running_server(models_dir, **options):
+    """deployment.local's server in a thread of this process, on a free port of 127.0.0.1, serving the bundles
+    in `models_dir` (`options` go to make_server); yields the server."""
     previous = os.environ.get("MODELS_DIR")
-    os.environ["MODELS_DIR"] = str(models)
+    os.environ["MODELS_DIR"] = str(models_dir)
     from deployment import handler
     from deployment.local import make_server
 
     handler._models.clear()
-    httpd = make_server("127.0.0.1", 0, quiet=True)
+    httpd = make_server("127.0.0.1", 0, quiet=True, **options)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        yield httpd
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -58,6 +61,13 @@ def server(models_dir):
             os.environ.pop("MODELS_DIR", None)
         else:
             os.environ["MODELS_DIR"] = previous
+
+
+@pytest.fixture(scope="module")
+def server(models_dir):
+    """The local server on a free port of 127.0.0.1, serving the test bundles; yields its base URL."""
+    with running_server(models_dir) as httpd:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
 
 
 def request(url, method="GET", body: bytes | None = None, headers=None):
@@ -108,6 +118,19 @@ def test_static_site(server):
     assert request(f"{server}/../handler.py")[0] == 404
     assert request(f"{server}/%2e%2e/handler.py")[0] == 404
     assert request(f"{server}/nope.html")[0] == 404
+
+
+@pytest.mark.parametrize("method,path,status", [("GET", "/nope.html", 404), ("GET", "/sentiment/extra", 404),
+                                                ("POST", "/", 405), ("DELETE", "/app.js", 405),
+                                                ("PUT", "/nope", 405), ("DELETE", "/sentiment", 405)])
+def test_every_error_is_json_with_cors(server, method, path, status):
+    """Errors of the website's files and of unknown paths too: the handler's JSON error, CORS headers included."""
+    got, headers, body = request(f"{server}{path}", method, b"{}" if method in ("POST", "PUT") else None)
+    assert got == status
+    assert headers["Content-Type"].startswith("application/json") and headers["Access-Control-Allow-Origin"] == "*"
+    assert json.loads(body)["error"] and headers["X-Content-Type-Options"] == "nosniff"
+    if status == 405:
+        assert method in json.loads(body)["error"] and "GET" in headers["Allow"]
 
 
 # ---------------------------------------------------------------- malformed and hostile requests, raw
@@ -186,6 +209,15 @@ MALFORMED = {  # name: (raw request, expected status, a word of the error)
                          431, "headers"),
     "not HTTP": (b"HELLO\r\n\r\n", 400, "request"),
     "HTTP/2 request line": (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, "version"),
+    # a header that does not parse must not be ignored: here it would say how the body is framed
+    "space before a colon": (POST_HEAD + b"Transfer-Encoding : chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 400,
+                             "malformed header line 'Transfer-Encoding : chunked'"),
+    "space in a header name": (b"GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n", 400, "malformed header line"),
+    "header name not a token": (b"GET / HTTP/1.1\r\nHost: x\r\nX(y): v\r\n\r\n", 400, "not a valid token"),
+    "folded header": (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  more\r\n\r\n", 400, "line folding"),
+    "HTTP/1.1 without Host": (b"GET /sentiment HTTP/1.1\r\nAccept: */*\r\n\r\n", 400, "exactly one Host header"),
+    "two Host headers": (b"GET /sentiment HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "exactly one Host"),
+    "two Host headers in HTTP/1.0": (b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400, "has 2"),
 }
 
 
@@ -200,6 +232,67 @@ def test_malformed_requests_get_a_json_4xx(cli_server, name):
     assert headers["x-content-type-options"] == "nosniff"
     assert closed  # whatever followed the malformed part is not taken for a next request
     assert_still_serving(port, stderr_path)
+
+
+def test_http_1_0_needs_no_host(cli_server):
+    port, stderr_path = cli_server
+    status, _, body, _ = exchange(port, b"GET /sentiment HTTP/1.0\r\n\r\n")
+    assert status == 200 and json.loads(body)["status"] == "ok"
+    assert_still_serving(port, stderr_path)
+
+
+def run_cli(*args, timeout=60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "deployment.local", *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+
+
+def test_cli_says_in_one_line_what_is_wrong(tmp_path):
+    """A missing models folder or a port in use: one line on stderr, a non-zero exit, no traceback, and no
+    server that would answer every request with a 503."""
+    missing = run_cli("--port", "0", "--models-dir", str(tmp_path / "no-such-folder"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip() == (f"python -m deployment.local: error: no models folder at "
+                                      f"{tmp_path / 'no-such-folder'} (--models-dir); export bundles there "
+                                      f"(lessons 3-5) or name another with --models-dir")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = run_cli("--port", str(port))
+    assert busy.returncode == 1 and "Traceback" not in busy.stderr and len(busy.stderr.strip().splitlines()) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr and "choose another --port" in busy.stderr
+    assert busy.stdout == ""
+
+
+def test_connections_are_capped(models_dir):
+    """300 idle connections start at most --max-connections threads (8 here); the others get a JSON 503 with
+    CORS and Retry-After at once, and once the idle clients go, the server answers again."""
+    with running_server(models_dir, timeout=30, max_connections=8) as httpd, contextlib.ExitStack() as sockets:
+        port, before, idle = httpd.server_address[1], threading.active_count(), []
+        for _ in range(300):
+            idle.append(sockets.enter_context(socket.create_connection(("127.0.0.1", port), timeout=30)))
+        answered, waiting = [], selectors.DefaultSelector()
+        for sock in idle:
+            waiting.register(sock, selectors.EVENT_READ)
+        deadline = time.monotonic() + 20
+        while len(answered) < 292 and time.monotonic() < deadline:  # those past the cap are answered at once
+            for key, _ in waiting.select(timeout=1):
+                waiting.unregister(key.fileobj)
+                answered.append(key.fileobj)
+        waiting.close()
+        assert len(answered) == 292  # and the 8 served ones wait for a request (for up to 30 s)
+        assert threading.active_count() <= before + 8
+        response = http.client.HTTPResponse(answered[-1])
+        response.begin()
+        assert response.status == 503 and response.getheader("Access-Control-Allow-Origin") == "*"
+        assert response.getheader("Retry-After") == "1" and "8 connections" in json.loads(response.read())["error"]
+        sockets.close()  # the 8 served connections end when their clients close: at most a few seconds
+        for _ in range(100):
+            status, _, _ = request(f"http://127.0.0.1:{port}/sentiment")
+            if status == 200:
+                break
+            time.sleep(0.1)
+        assert status == 200
 
 
 def test_odd_paths_are_404s_without_traceback(cli_server):

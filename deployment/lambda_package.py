@@ -12,6 +12,10 @@ python3.12. `missing_tools` says which of them is absent, in words.
 A build takes minutes, so the test suite's build is reused: tests/test_packaging.py leaves its
 package in `shared_package_dir(<output folder>)` (the folder `make test` gives the notebooks too),
 where lesson 7's smoke run finds it with `shared_package`.
+
+Not named `packaging.py`: `serverless invoke local`, Lambda's task root and tools that import the
+handler from its folder put deployment/ first on sys.path, where such a file would shadow the
+`packaging` distribution that spaCy imports (tests/test_handler.py checks every module name here).
 """
 from __future__ import annotations
 
