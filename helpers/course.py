@@ -214,7 +214,7 @@ class LessonRun:
     epochs: int
     device: "torch.device"
     seed: int
-    precision: str               # what `fit` trains in on this device: "bf16" or "fp32"
+    precision: str               # what `fit` trains in on this device: "bf16", "fp16" or "fp32"
     threads: int
     output_dir: Path
     bundles_dir: Path
@@ -416,7 +416,7 @@ def start_lesson(notebook: str, *, profile: str | None = None, data_dir=None, ep
     `models/` (lesson 7 exports a bundle the deployment does not serve).
     """
     from .results import device_name
-    from .training import get_device, make_reproducible, training_precision
+    from .training import describe_precision, get_device, make_reproducible, training_precision
 
     quiet_widget_warning()
     environ = os.environ
@@ -444,7 +444,7 @@ def start_lesson(notebook: str, *, profile: str | None = None, data_dir=None, ep
     run.results_dir.mkdir(parents=True, exist_ok=True)
     print(f"profile {chosen.name} | data: {describe_data(data_directory)} | {run.epochs} epoch(s) "
           f"| device {device_name(run.device)} "
-          f"| training precision {run.precision} | seed {seed}")
+          f"| training precision {describe_precision(run.precision)} | seed {seed}")
     if chosen.sample:
         print(f"{chosen.name} profile: {chosen.sample} examples per split, {run.epochs} epoch(s). It checks the "
               "code runs; its numbers mean nothing. Its files go to a separate folder.")

@@ -11,7 +11,10 @@ A bundle is a folder:
 
 The deployed handler (deployment/handler.py) needs no torch: it reads these files,
 checks the sha256 sums, tokenizes with `helpers.text` exactly as in training and runs
-the model with ONNX Runtime. `check_parity` compares ONNX Runtime with torch.
+the model with ONNX Runtime. `check_parity` compares ONNX Runtime with torch. Both the
+export and the check use a float32 CPU copy of the model (`float32_cpu_copy`): the graph
+ONNX Runtime runs is float32 on a CPU, whatever device and precision the lesson trained in,
+and the lesson's own model is left as it was.
 
 Where a bundle goes is the caller's choice (`destination`): the notebooks ask the course
 layer (`run.bundle_dir(name)`), which keeps quick runs away from the committed bundles.
@@ -19,6 +22,8 @@ What a bundle says about itself is one `BundleInfo`.
 """
 from __future__ import annotations
 
+import contextlib
+import copy
 import datetime as dt
 import io
 import json
@@ -104,29 +109,37 @@ def output_count(model, min_length: int = 1) -> int:
     return int(logits.shape[1])
 
 
-def export_onnx(model, path: str | os.PathLike | None = None, min_length: int = 1, opset: int = OPSET) -> bytes:
-    """The model as ONNX bytes (also written to `path` if given), traced on the CPU in eval mode.
+@contextlib.contextmanager
+def float32_cpu_copy(model):
+    """A copy of `model` in float32 on the CPU, in eval mode, for use inside a `with` block that turns
+    autocast off: what ONNX Runtime runs on the CPU (and on Lambda), whatever `model` is.
 
-    Uses the TorchScript exporter (`dynamo=False`): it handles these small models with
-    dynamic batch and time axes and needs no onnxscript. The model is put back on its
-    device and in its training mode afterwards.
+    A model on a GPU computes differently (TF32 convolutions, other kernels: about 1e-4 on lesson 4's
+    logits), a model in bfloat16, or called under autocast, more so. `model` itself keeps its device,
+    dtype, training mode and weights: the lesson goes on using it.
     """
     import torch
 
-    device = next(model.parameters()).device
-    was_training = model.training
-    model = model.cpu().eval()
+    with torch.autocast("cpu", enabled=False):
+        yield copy.deepcopy(model).float().cpu().eval()
+
+
+def export_onnx(model, path: str | os.PathLike | None = None, min_length: int = 1, opset: int = OPSET) -> bytes:
+    """The model as ONNX bytes (also written to `path` if given), traced from `float32_cpu_copy(model)`.
+
+    Uses the TorchScript exporter (`dynamo=False`): it handles these small models with
+    dynamic batch and time axes and needs no onnxscript. `model` itself is left as it was.
+    """
+    import torch
+
     ids, lengths = _dummy_batch(min_length)
     buffer = io.BytesIO()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(
-                model, (ids, lengths), buffer, input_names=["ids", "lengths"], output_names=["logits"],
-                dynamic_axes={"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch"}},
-                opset_version=opset, dynamo=False, do_constant_folding=True)
-    finally:
-        model.to(device).train(was_training)
+    with float32_cpu_copy(model) as cpu_model, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(
+            cpu_model, (ids, lengths), buffer, input_names=["ids", "lengths"], output_names=["logits"],
+            dynamic_axes={"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch"}},
+            opset_version=opset, dynamo=False, do_constant_folding=True)
     data = buffer.getvalue()
     if path is not None:
         with atomic_path(path) as tmp:
@@ -211,7 +224,12 @@ def read_bundle_meta(bundle: str | os.PathLike, verify: bool = True) -> dict:
 def check_parity(model, bundle: str | os.PathLike, texts: Sequence[str], atol: float = 1e-5,
                  batch_size: int = 32) -> float:
     """Run `texts` through torch and through the bundle with ONNX Runtime; return the largest logit
-    difference, raising AssertionError above `atol`. Texts are encoded by the bundle's own settings."""
+    difference, raising AssertionError above `atol`. Texts are encoded by the bundle's own settings.
+
+    The torch side is `float32_cpu_copy(model)`: the float32 CPU graph that ONNX Runtime runs, so a
+    model trained on a GPU or in 16 bits is held to the same tolerance as one trained on a CPU
+    (a real difference, such as weights changed after the export, still fails). `model` itself
+    keeps its device, dtype, training mode and weights."""
     import numpy as np
     import onnxruntime
     import torch
@@ -224,20 +242,14 @@ def check_parity(model, bundle: str | os.PathLike, texts: Sequence[str], atol: f
     tokenizer = Tokenizer.from_config(settings)
     vocab = Vocab.load(bundle / VOCAB_FILE)
     session = onnxruntime.InferenceSession(str(bundle / MODEL_FILE), providers=["CPUExecutionProvider"])
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     worst = 0.0
-    try:
+    with float32_cpu_copy(model) as reference, torch.inference_mode():
         for start in range(0, len(texts), batch_size):
             ids, lengths = encode_texts(texts[start:start + batch_size], tokenizer, vocab,
                                         bigrams=settings["bigrams"], min_length=settings["min_length"])
-            with torch.inference_mode():
-                expected = model(ids.to(device), lengths).float().cpu().numpy()
+            expected = reference(ids, lengths).numpy()
             got = session.run(["logits"], {"ids": ids.numpy(), "lengths": lengths.numpy()})[0]
             worst = max(worst, float(np.abs(expected - got).max()))
-    finally:
-        model.train(was_training)
     if worst > atol:
         raise AssertionError(f"ONNX Runtime and torch differ by {worst:.2e} (> {atol:.0e}) on the bundle {bundle}")
     return worst

@@ -94,13 +94,6 @@ def feature_cache_folder(encoder: Encoder, texts: Sequence[str], max_length: int
     return Path(cache_dir) / "transformer-features" / f"{slug}-{max_length}-{digest}"
 
 
-def encoder_precision(device, precision: str = "auto") -> str:
-    """The precision the frozen encoder runs in: the training rule (`training_precision`:
-    bfloat16 where the hardware computes it natively, else float32), or "fp16" when asked
-    for explicitly (inference only, no gradients to scale)."""
-    return "fp16" if precision == "fp16" else training_precision(device, precision)
-
-
 def _token_batches(lengths: np.ndarray, batch_tokens: int) -> list[np.ndarray]:
     """Indices sorted longest first, cut into batches of at most `batch_tokens` padded tokens."""
     order = np.argsort(-lengths, kind="stable")
@@ -148,14 +141,15 @@ def encode_cached(encoder: Encoder, texts: Sequence[str], max_length: int, cache
 
     Texts are tokenized, cut to `max_length` (their first tokens, or with `head_tokens` their
     head and tail: `tokenize_texts`) and encoded by `_run_encoder` on `device` (default: the
-    encoder's) in `encoder_precision(device, precision)` (bfloat16 where the hardware has it:
-    about 2x faster, features within 1e-4 cosine of float32). The features are the last hidden
+    encoder's) in `training_precision(device, precision)`, the training rule (bfloat16 where the
+    hardware has it: about 2x faster, features within 1e-4 cosine of float32; float16 on older
+    CUDA GPUs, no gradients to scale here). The features are the last hidden
     states, or with `layer` the hidden states after that many layers (appendix C). Only real
     tokens are stored, as float16. The entry is written to a temporary folder and renamed
     into place when complete, so an interrupted run leaves nothing behind.
     """
     device = _device_of(encoder, device)
-    precision = encoder_precision(device, precision)
+    precision = training_precision(device, precision)
     folder = feature_cache_folder(encoder, texts, max_length, cache_dir, precision, layer, head_tokens)
     if (folder / "meta.json").is_file():
         try:
@@ -205,7 +199,7 @@ def time_encoder(encoder: Encoder, texts: Sequence[str], max_length: int, device
     """Encode `texts` once as `encode_cached` does, without storing, and time it:
     {"reviews", "tokens", "seconds", "seconds_per_review", "precision"}, tokenizing included."""
     device = _device_of(encoder, device)
-    precision = encoder_precision(device, precision)
+    precision = training_precision(device, precision)
     start = time.perf_counter()
     ids = tokenize_texts(encoder.tokenizer, texts, max_length)
     _run_encoder(encoder, ids, device, precision, batch_tokens)

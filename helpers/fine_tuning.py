@@ -15,10 +15,13 @@ whole encoder is fine-tuned on token ids.
   k = 0), masked mean or [CLS] pooling, dropout, linear -> logits;
 * `FineTunedSentiment`: frozen lower layers + the classifier, the whole model on token ids;
 * `ScheduledOptimizer`: an optimizer with gradient clipping and a per-batch learning-rate
-  schedule behind the `zero_grad()` / `step()` that lesson 1's loop (`fit`) calls.
+  schedule behind the `zero_grad()` / `step()` that lesson 1's loop (`fit`) calls;
+* `training_attention`: on a CUDA GPU, the trained layers' attention runs in SDPA's math kernel,
+  whose backward pass is deterministic.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import torch
@@ -74,12 +77,30 @@ def _attention_mask(config, hidden: torch.Tensor, lengths: torch.Tensor):
     return create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=real)
 
 
+def training_attention(device):
+    """The context the layers run in on `device`: while gradients are recorded on a CUDA GPU with torch's
+    deterministic algorithms on (every lesson run has them), SDPA's math kernel, whose backward pass is
+    plain matrix products; else nothing (torch's own choice).
+
+    Why: with a padding mask, torch picks its memory-efficient attention kernel on a GPU, whose backward
+    pass adds gradients in a varying order, so two runs would differ and torch warns about it in the
+    notebook's output. The math kernel needs more memory (the [batch, heads, time, time] attention
+    weights are kept for the backward pass) and gives the same numbers every run. Without gradients
+    (the frozen layers, evaluation) the fast kernels are deterministic and stay."""
+    if torch.device(device).type == "cuda" and torch.is_grad_enabled() and torch.are_deterministic_algorithms_enabled():
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        return sdpa_kernel(SDPBackend.MATH)
+    return contextlib.nullcontext()
+
+
 def _run_layers(layers, config, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """`hidden` [batch, time, hidden] through `layers` in turn, padding masked; the same shape back."""
     mask = _attention_mask(config, hidden, lengths)
-    for layer in layers:
-        output = layer(hidden, mask)
-        hidden = output[0] if isinstance(output, tuple) else output   # older transformers return tuples
+    with training_attention(hidden.device):
+        for layer in layers:
+            output = layer(hidden, mask)
+            hidden = output[0] if isinstance(output, tuple) else output   # older transformers return tuples
     return hidden
 
 
@@ -163,7 +184,11 @@ class ScheduledOptimizer:
     """`optimizer` seen through the two calls lesson 1's `train_epoch` makes, `zero_grad()` and `step()`:
     each step first clips the gradients to a total norm of `max_grad_norm` (None: no clipping), then
     steps the optimizer and `scheduler` (one learning-rate step per batch, e.g. transformers'
-    `get_linear_schedule_with_warmup`). `steps` counts the steps taken; `lr` is the current rate."""
+    `get_linear_schedule_with_warmup`). `steps` counts the steps taken; `lr` is the current rate.
+
+    In float16 training `train_epoch` hands it to a `torch.amp.GradScaler`, which reads
+    `param_groups` to unscale the gradients before calling `step()` (so the clipping sees the true
+    gradients) and skips `step()`, schedule included, when they overflowed."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, scheduler, max_grad_norm: float | None = 1.0):
         self.optimizer, self.scheduler, self.max_grad_norm = optimizer, scheduler, max_grad_norm
@@ -172,6 +197,11 @@ class ScheduledOptimizer:
     @property
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
+
+    @property
+    def param_groups(self) -> list[dict]:
+        """The wrapped optimizer's parameter groups (what a gradient scaler unscales)."""
+        return self.optimizer.param_groups
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)

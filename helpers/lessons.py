@@ -49,8 +49,9 @@ def loss_and_correct(logits, labels, criterion):
 
 
 # ---- notebooks/01_simple_rnn.ipynb, cell l1-epochs ----
-def train_epoch(model, loader, optimizer, criterion, device):
+def train_epoch(model, loader, optimizer, criterion, device, scaler=None):
     """One pass over `loader`'s (ids, lengths, labels) batches, updating the weights after each.
+    `scaler`: a `torch.amp.GradScaler` when the forward pass runs in float16 (`fit` gives one), else None.
     Returns {"loss": mean loss per example, "accuracy": 0-1}."""
     model.train()
     total_loss, total_correct, total = 0.0, 0, 0
@@ -59,8 +60,13 @@ def train_epoch(model, loader, optimizer, criterion, device):
         optimizer.zero_grad()
         logits = model(text, lengths)
         loss, correct = loss_and_correct(logits, labels, criterion)
-        loss.backward()
-        optimizer.step()
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:   # float16: scale the loss up so small gradients do not round to zero; the step unscales them
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)                             # skipped if a gradient overflowed
+            scaler.update()                                    # adapts the scale factor
         total_loss += loss.item() * len(labels)                # loss is the batch's mean
         total_correct += correct
         total += len(labels)

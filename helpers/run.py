@@ -1,7 +1,7 @@
 """Run the course's notebooks headlessly with papermill and summarise their results.
 
     python -m helpers.run --profile {smoke,full} [--only 1,3,A] [--notebooks DIR] [--data-dir DIR]
-                          [--output-dir DIR] [--inplace] [--readme] [--quiet | --log-output]
+                          [--output-dir DIR] [--jobs N] [--inplace] [--readme] [--quiet | --log-output]
 
 The notebooks are found in `--notebooks` (default: the checkout's `notebooks/`, or the
 working folder outside a checkout): numbered lessons (`01_simple_rnn.ipynb`) and lettered
@@ -17,15 +17,23 @@ output folder is the profile's default (see `helpers.course`: the checkout's `re
 the full profile, `results-smoke/` for the smoke one). A failing notebook is reported and
 the others still run; the exit code is then 1.
 
+`--jobs N` runs N notebooks at once (a many-core machine, a GPU machine). The cores are then
+shared out: each kernel gets `SENTIMENT_THREADS` = cores // N (at least 1) torch threads,
+unless `SENTIMENT_THREADS` is set already; N kernels with as many threads as cores each would
+fight over the cores. Results and summary are those of a one-at-a-time run.
+
 The console shows one line per notebook (its test accuracy and minutes, or its error) and
 the summary table; `--log-output` streams the notebooks' own output too, `--quiet` prints
 the summary only. Inside the kernels progress bars stay off (`helpers.progress`: a batch
 run has no one watching), so training prints one line per epoch; the kernels talk to the
-runner over Unix sockets, not TCP.
+runner over Unix sockets, not TCP, and are shut down without the interrupt jupyter_client
+sends by default (`FinishedKernelManager`), so a notebook that passed leaves no kernel noise
+in the console.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -33,8 +41,11 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
 
 from .course import PROFILES, absolute_if_path, checkout_root, default_output_dir, get_profile, recorded_what
 from .files import atomic_path
@@ -43,6 +54,7 @@ from .results import COURSE_URL, git_commit, read_metrics
 NOTEBOOK_NAME = re.compile(r"(?P<key>\d+|[A-Z])_[A-Za-z0-9_-]+\.ipynb")
 METADATA_KEY = "course"   # the notebook metadata entry holding its title, published accuracy and kind
 KINDS = ("lesson", "baseline", "appendix")   # the summary's order: lessons, baselines, other appendices
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")   # the colours of IPython's tracebacks
 
 
 @dataclass(frozen=True)
@@ -171,12 +183,30 @@ def kernel_config(socket_dir: Path):
     return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(socket_dir) / "kernel")}})
 
 
+class FinishedKernelManager(AsyncKernelManager):
+    """jupyter_client's kernel manager, shutting a kernel down without interrupting it first.
+
+    Its shutdown sends the kernel SIGINT before the shutdown request, to stop a cell that is still
+    running. papermill shuts a kernel down only after its last cell has finished (or failed), so
+    there is nothing to stop; but a SIGINT that arrives while ipykernel is still inside a message
+    handler makes it log "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel." to the
+    runner's console, for a notebook that passed (seen on a busy GPU machine). The shutdown request,
+    then SIGTERM and SIGKILL if the kernel does not exit, are unchanged, and so is nbclient's own
+    interrupt of a cell that runs past a timeout.
+    """
+
+    async def _async_interrupt_kernel(self) -> None:
+        if self.shutting_down:
+            return
+        await super()._async_interrupt_kernel()
+
+
 def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool = False,
             parameters: dict | None = None) -> dict:
     """Run one notebook with papermill `parameters`; return its summary row (with "error" on failure).
 
-    `log_output`: stream the notebook's printed output to this console as it runs (for debugging;
-    off by default, so the console shows one line per notebook).
+    `log_output`: stream the notebook's printed output to this console as it runs, and a failing cell's
+    traceback (for debugging; off by default, so the console shows one line per notebook).
     """
     import papermill
 
@@ -197,7 +227,7 @@ def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool = 
                 lesson, parameters or {}), cwd=str(lesson.path.parent), kernel_name="python3", progress_bar=False,
                 # streamed as written, not through papermill's logger (which has no handler here)
                 stdout_file=sys.stdout if log_output else None, stderr_file=sys.stderr if log_output else None,
-                config=kernel_config(Path(sockets)))
+                config=kernel_config(Path(sockets)), kernel_manager_class=FinishedKernelManager)
             os.replace(partial, executed)
             if inplace:
                 with atomic_path(lesson.path) as tmp:
@@ -207,6 +237,8 @@ def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool = 
             name = getattr(err, "ename", type(err).__name__)
             value = getattr(err, "evalue", str(err))
             row["error"] = f"{name}: {value}".strip()[:2000]
+            if log_output and getattr(err, "traceback", None):   # papermill streams no error output itself
+                print(ANSI_ESCAPE.sub("", "\n".join(err.traceback)), file=sys.stderr, flush=True)
             if partial.is_file():  # keep what ran, with the traceback in its cell, for debugging
                 os.replace(partial, failed_copy)
                 row["failed_notebook"] = str(failed_copy)
@@ -270,10 +302,14 @@ def update_readme(table: str, readme: Path | None = None) -> None:
 
 
 def short_commit(commit: str | None) -> str:
-    """`abc123def456`, flagged when the run had uncommitted code changes."""
+    """A git commit cut to its first 12 characters (`abc123def456`), flagged when the run had uncommitted code
+    changes; anything else ("not a checkout (installed helpers 0.1.0)") in full."""
     if not commit:
         return ""
-    return f"`{commit[:12]}`" + (" (uncommitted changes)" if commit.endswith("-dirty") else "")
+    match = re.fullmatch(r"(?P<hash>[0-9a-f]{7,64})(?P<dirty>-dirty)?", commit)
+    if match is None:
+        return commit
+    return f"`{match['hash'][:12]}`" + (" (uncommitted changes)" if match["dirty"] else "")
 
 
 def summary_table(rows: list[dict]) -> str:
@@ -334,6 +370,70 @@ def result_line(row: dict) -> str:
     return f"test accuracy {row['test_accuracy']:.2%}{extra} in {row['minutes']:.1f} min"
 
 
+def core_count() -> int:
+    """The cores this process may run on (its CPU affinity where the system says, else all of them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:   # macOS, Windows
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def shared_threads(jobs: int, environ=os.environ, cores: int | None = None):
+    """While notebooks run `jobs` at a time, each kernel started gets `SENTIMENT_THREADS` = cores // jobs (at
+    least 1) in `environ`, which the kernels inherit; a value the user set is kept, and so is everything
+    with one job. `cores` defaults to `core_count()`."""
+    if jobs <= 1 or environ.get("SENTIMENT_THREADS"):
+        yield
+        return
+    environ["SENTIMENT_THREADS"] = str(max(1, (cores or core_count()) // jobs))
+    try:
+        yield
+    finally:
+        del environ["SENTIMENT_THREADS"]
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"needs a whole number of at least 1, not {text!r}")
+    return value
+
+
+def run_notebooks(lessons: list[Lesson], output_dir: Path, args, parameters: dict) -> list[dict]:
+    """Execute `lessons`, `args.jobs` at a time, printing a line per notebook unless `args.quiet`; the rows
+    in the lessons' order. One at a time, the line starts when the notebook does and ends with its result;
+    several at a time, each line is printed whole when its notebook finishes."""
+    def run(lesson):
+        return execute(lesson, output_dir, args.inplace, log_output=args.log_output, parameters=parameters)
+
+    total = len(lessons)
+    if args.jobs == 1:
+        rows = []
+        for number, lesson in enumerate(lessons, 1):
+            if not args.quiet:
+                print(f"[{number}/{total}] {lesson.stem} ({args.profile}) ...",
+                      end="\n" if args.log_output else " ", file=sys.stderr, flush=True)
+            rows.append(run(lesson))
+            if not args.quiet:
+                print(result_line(rows[-1]), file=sys.stderr, flush=True)
+        return rows
+    results = {}
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(run, lesson): lesson for lesson in lessons}
+        for number, future in enumerate(as_completed(futures), 1):
+            lesson = futures[future]
+            results[lesson.stem] = future.result()
+            if not args.quiet:
+                print(f"[{number}/{total}] {lesson.stem} ({args.profile}) ... {result_line(results[lesson.stem])}",
+                      file=sys.stderr, flush=True)
+    return [results[lesson.stem] for lesson in lessons]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default=os.environ.get("SENTIMENT_PROFILE") or "full")
@@ -346,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="where everything goes, bundles included (default: the checkout's results/ for "
                         "the full profile, results-smoke/ for the smoke one; outside a checkout the same names "
                         "in the notebooks' folder)")
+    parser.add_argument("--jobs", type=positive_int, default=1,
+                        help="notebooks to run at once (default 1); each kernel then gets SENTIMENT_THREADS = "
+                             "cores // N torch threads, unless SENTIMENT_THREADS is set")
     parser.add_argument("--inplace", action="store_true", help="write the executed notebooks over the notebooks")
     console = parser.add_mutually_exclusive_group()
     console.add_argument("--quiet", action="store_true", help="print only the summary (no line per notebook)")
@@ -367,15 +470,8 @@ def main(argv: list[str] | None = None) -> int:
                   # (and a full run in a checkout exports its bundles to deployment/models)
                   "RESULTS_DIR": str(output_dir) if args.output_dir else None}
     commit = git_commit()
-    rows = []
-    for number, lesson in enumerate([] if args.summary_only else lessons, 1):
-        if not args.quiet:   # the line is finished with the notebook's result: one line per notebook
-            print(f"[{number}/{len(lessons)}] {lesson.stem} ({args.profile}) ...",
-                  end="\n" if args.log_output else " ", file=sys.stderr, flush=True)
-        row = execute(lesson, output_dir, args.inplace, log_output=args.log_output, parameters=parameters)
-        rows.append(row)
-        if not args.quiet:
-            print(result_line(row), file=sys.stderr, flush=True)
+    with shared_threads(args.jobs):
+        rows = [] if args.summary_only else run_notebooks(lessons, output_dir, args, parameters)
     # this run's rows and those of earlier runs into the same folder
     everything = collect_rows(output_dir, discover(notebook_dir))
     with atomic_path(output_dir / "summary.json") as tmp:

@@ -1,8 +1,9 @@
 """Reproducibility, device and precision, one epoch of training or evaluation, the fit loop, prediction.
 
 * `make_reproducible`, `set_seed`: seeds, thread count, deterministic algorithms;
-* `training_precision` (via `native_bf16`): the one precision rule, bfloat16 only where
-  the hardware computes it; `describe_hardware` / `hardware_summary`: what decides the digits;
+* `training_precision` (via `native_bf16`): the one precision rule, bfloat16 where the
+  hardware computes it, float16 with a gradient scaler on older CUDA GPUs (`gradient_scaler`);
+  `describe_hardware` / `hardware_summary`: what decides the digits;
 * `fit`: lesson 1's loop with precision, progress and record keeping added; `run_epoch`: one
   timed pass of it; `train_epoch`, `evaluate`, `loss_and_correct`: lesson 1's own cells
   (`helpers.lessons`, generated from the notebook), re-exported here;
@@ -32,7 +33,7 @@ from .progress import progress
 from .text import Tokenizer, Vocab, encode_batch
 
 
-PRECISIONS = ("auto", "bf16", "fp32")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")   # CPU instructions that compute bfloat16 natively
 CUDA_BF16_CAPABILITY = (8, 0)                  # Ampere: the first GPUs with bfloat16 tensor cores
 VERSIONED_PACKAGES = ("torch", "numpy", "spacy", "transformers", "onnxruntime")
@@ -121,20 +122,47 @@ def native_bf16(device, flags: set[str] | None = None, capability: tuple[int, in
 
 
 def training_precision(device, precision: str = "auto", **capabilities) -> str:
-    """"bf16" or "fp32": the precision the forward pass runs in on `device`.
+    """"bf16", "fp16" or "fp32": the precision the training forward pass runs in on `device`.
 
-    `precision` "auto" picks bfloat16 mixed precision where the hardware computes it
-    natively (`native_bf16`: about 1.5-2x faster for these models), float32 elsewhere;
-    "bf16" or "fp32" force it. `capabilities` (`flags`, `capability`) go to `native_bf16`
-    (tests pass mocked ones). The weights, the optimizer and every evaluation stay float32.
-    The frozen encoder of lesson 6 runs in the same precision (one rule).
+    `precision` "auto" picks bfloat16 mixed precision where the hardware computes it natively
+    (`native_bf16`: CUDA compute capability 8.0 or newer, CPUs with AMX or AVX512-BF16; about
+    1.5-2x faster for these models); float16 mixed precision with a gradient scaler on older
+    CUDA GPUs (a T4 or V100: their tensor cores compute float16, and bfloat16 would only be
+    emulated); float32 elsewhere (other CPUs). "bf16", "fp16" or "fp32" force it ("fp16" runs
+    wherever torch's autocast has float16: CUDA, and the CPU for most layers).
+    `capabilities` (`flags`, `capability`) go to `native_bf16` (tests pass mocked ones).
+    The weights, the optimizer and every evaluation stay float32. The frozen encoder of
+    lesson 6 runs in the same precision (one rule).
     """
     precision = precision or "auto"
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, not {precision!r}")
     if precision != "auto":
         return precision
-    return "bf16" if native_bf16(device, **capabilities) else "fp32"
+    if native_bf16(device, **capabilities):
+        return "bf16"
+    return "fp16" if torch.device(device).type == "cuda" else "fp32"
+
+
+def needs_gradient_scaler(precision: str) -> bool:
+    """Whether training in `precision` scales its loss: float16's smallest normal number is about 6e-5, so
+    small gradients would round to zero without it; bfloat16 has float32's range and needs no scaling."""
+    return precision == "fp16"
+
+
+def gradient_scaler(device, precision: str) -> torch.amp.GradScaler | None:
+    """A fresh `torch.amp.GradScaler` for `device` when `precision` needs one (`needs_gradient_scaler`), else None.
+
+    The scaler multiplies the loss by a large factor before `backward` (so small float16 gradients
+    survive), divides the gradients back before the optimizer's step, skips a step whose
+    gradients overflowed (inf or NaN) and adapts the factor: halved after an overflow, doubled
+    after 2,000 steps without one."""
+    return torch.amp.GradScaler(torch.device(device).type) if needs_gradient_scaler(precision) else None
+
+
+def describe_precision(precision: str) -> str:
+    """The precision in words for a run's first line: "bf16", "fp32", "fp16 with a gradient scaler"."""
+    return f"{precision} with a gradient scaler" if needs_gradient_scaler(precision) else precision
 
 
 def describe_hardware(device, precision: str) -> dict:
@@ -187,8 +215,8 @@ def hardware_summary(info: dict) -> str:
 
 
 def autocast(device, precision: str):
-    """A context that runs matrix products in 16 bits when `precision` is "bf16" (or "fp16",
-    inference only), else does nothing."""
+    """A context that runs matrix products in 16 bits when `precision` is "bf16" or "fp16" (torch's
+    autocast: bfloat16 or float16), else does nothing."""
     if precision in ("bf16", "fp16"):
         return torch.autocast(torch.device(device).type,
                               dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
@@ -198,8 +226,8 @@ def autocast(device, precision: str):
 class AutocastForward(nn.Module):
     """`model` with its forward pass under `autocast(device, precision)`, returning float32 logits.
 
-    What `fit` hands lesson 1's `train_epoch` to train in bfloat16 mixed precision: the matrix
-    products run in 16 bits, while the loss (`train_epoch` computes it on these float32
+    What `fit` hands lesson 1's `train_epoch` to train in bfloat16 or float16 mixed precision: the
+    matrix products run in 16 bits, while the loss (`train_epoch` computes it on these float32
     logits), the gradients' accumulation and the weights stay float32. `train()` / `eval()`
     reach `model` (a submodule); its state_dict keys gain a "model." prefix.
     """
@@ -217,10 +245,11 @@ class AutocastForward(nn.Module):
 
 
 def run_epoch(model: nn.Module, loader, criterion, device, optimizer=None, desc: str = "",
-              precision: str = "fp32") -> dict:
+              precision: str = "fp32", scaler: torch.amp.GradScaler | None = None) -> dict:
     """One timed pass over `loader` behind a progress bar: lesson 1's `train_epoch` with the forward
-    pass in `precision` (see `training_precision`) when `optimizer` is given, else lesson 1's
-    `evaluate` (float32, no gradients).
+    pass in `precision` (see `training_precision`) when `optimizer` is given, its loss scaled by
+    `scaler` when given (float16: see `gradient_scaler`), else lesson 1's `evaluate` (float32,
+    no gradients).
 
     Returns {"loss": mean loss per example, "accuracy": 0-1, "seconds": wall time}.
     """
@@ -228,7 +257,17 @@ def run_epoch(model: nn.Module, loader, criterion, device, optimizer=None, desc:
     batches = progress(loader, desc or ("train" if optimizer is not None else "eval"), leave=False,
                        mininterval=5.0)
     if optimizer is not None:
-        result = train_epoch(AutocastForward(model, device, precision), batches, optimizer, criterion, device)
+        scaling = {} if scaler is None else {"scaler": scaler}   # lesson 1's cell takes it only for float16
+        try:
+            result = train_epoch(AutocastForward(model, device, precision), batches, optimizer, criterion, device,
+                                 **scaling)
+        except RuntimeError as err:
+            if precision == "fp16" and torch.device(device).type == "cpu" and "primitive descriptor" in str(err):
+                raise RuntimeError(
+                    "training in float16 on the CPU failed: this CPU's oneDNN has no float16 kernel for one of the "
+                    f"model's layers ({str(err).splitlines()[0]}); an LSTM, for one, has none. float16 is for CUDA "
+                    "GPUs; on a CPU train in bf16 or fp32 (SENTIMENT_PRECISION=auto picks the right one)") from err
+            raise
     else:
         result = evaluate(model, batches, criterion, device)
     return {**result, "seconds": time.perf_counter() - start}
@@ -241,23 +280,28 @@ def fit(model: nn.Module, train_loader, valid_loader, optimizer, criterion, epoc
     rule), or, with `valid_loader` None, the last epoch's weights.
 
     What it adds to lesson 1's loop: training in `training_precision(device, precision)`
-    (validation stays float32), a progress bar per pass, the history and the printed line.
-    After training the model holds the kept weights (also saved to `checkpoint_path` if
-    given). Returns the history: one dict per epoch with train (and valid, None without a
-    validation loader) loss and accuracy, epoch seconds, the precision, and whether the
-    epoch's weights are the ones kept so far. Prints one line per epoch (`epoch_line`).
+    (validation stays float32), with a gradient scaler for float16 (`gradient_scaler`: one for
+    the whole run, handed to `train_epoch`), a progress bar per pass, the history and the
+    printed line. After training the model holds the kept weights (also saved to
+    `checkpoint_path` if given). Returns the history: one dict per epoch with train (and valid,
+    None without a validation loader) loss and accuracy, epoch seconds, the precision, whether
+    the epoch's weights are the ones kept so far, and for float16 "grad_scale", the scaler's
+    factor at the epoch's end. Prints one line per epoch (`epoch_line`).
     """
     for name, loader in (("train_loader", train_loader), ("valid_loader", valid_loader)):
         if loader is not None and hasattr(loader, "__len__") and len(loader) == 0:
             raise ValueError(f"fit: {name} has no batches (an empty split?); nothing to train or measure on")
     history, best_loss, best_state = [], float("inf"), None
     precision = training_precision(device, precision)
+    scaler = gradient_scaler(device, precision)
     for epoch in range(1, epochs + 1):
         train = run_epoch(model, train_loader, criterion, device, optimizer, desc=f"epoch {epoch} train",
-                          precision=precision)
+                          precision=precision, scaler=scaler)
         row = {"epoch": epoch, "train_loss": train["loss"], "train_accuracy": train["accuracy"],
                "valid_loss": None, "valid_accuracy": None, "seconds": train["seconds"], "precision": precision,
                "best": True}                        # without validation the last epoch is kept
+        if scaler is not None:
+            row["grad_scale"] = scaler.get_scale()
         if valid_loader is not None:
             valid = run_epoch(model, valid_loader, criterion, device, desc=f"epoch {epoch} valid")
             row.update(valid_loss=valid["loss"], valid_accuracy=valid["accuracy"],

@@ -135,11 +135,19 @@ def test_cache_folder_from_the_environment_becomes_the_librarys_default(tmp_path
     assert run.cache_dir == tmp_path / "elsewhere" == files.cache_dir()
 
 
-def test_precision_and_threads_from_the_environment(fake_checkout, monkeypatch, no_course_env):
+def test_precision_and_threads_from_the_environment(fake_checkout, monkeypatch, no_course_env, capsys):
     monkeypatch.setenv("SENTIMENT_PRECISION", "fp32")
     monkeypatch.setenv("SENTIMENT_THREADS", "1")
     run = course.start_lesson("03_x", profile="smoke", device="cpu")
     assert (run.precision, run.threads, torch.get_num_threads()) == ("fp32", 1, 1)
+    monkeypatch.setenv("SENTIMENT_PRECISION", "fp16")   # forced anywhere it can run, the CPU included
+    capsys.readouterr()
+    assert course.start_lesson("03_x", profile="smoke", device="cpu").precision == "fp16"
+    first_line = capsys.readouterr().out.splitlines()[0]
+    assert "| training precision fp16 with a gradient scaler |" in first_line
+    monkeypatch.setenv("SENTIMENT_PRECISION", "half")
+    with pytest.raises(ValueError, match="precision must be one of 'auto', 'bf16', 'fp16', 'fp32'"):
+        course.start_lesson("03_x", profile="smoke", device="cpu")
 
 
 def test_bundle_names_stay_inside_their_folder(fake_checkout, no_course_env):

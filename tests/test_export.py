@@ -142,3 +142,73 @@ def test_a_students_own_model_class_exports(tmp_path, fixture_reviews):
     three = MeanThenMLP(len(vocab), vocab.pad_index, 3)
     with pytest.raises(ValueError, match="needs 2 output"):
         export_bundle(three, vocab, tokenizer, tmp_path / "q", BundleInfo("q", "question-type", ["a", "b"]))
+
+
+def off_unless_float32_on_cpu(inner):
+    """`inner` standing for a model trained on a GPU: its forward in its own dtype, or under autocast,
+    differs from the float32 CPU graph by 1e-4 (as lesson 4's CNN did with cuDNN's TF32 convolutions),
+    and agrees with it exactly as a float32 CPU model outside autocast."""
+    import torch
+    from torch import nn
+
+    class OffUnlessFloat32OnCPU(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, ids, lengths):
+            logits = self.inner(ids, lengths)
+            weight = self.inner.fc.weight
+            if weight.dtype != torch.float32 or weight.device.type != "cpu" or torch.is_autocast_enabled("cpu"):
+                logits = logits.float() + 1e-4   # "its own device": another path, 1e-4 away
+            return logits
+
+    return OffUnlessFloat32OnCPU()
+
+
+@pytest.mark.parametrize("left_in", ["float64", "bfloat16", "autocast"])
+def test_parity_is_checked_against_the_float32_cpu_graph_and_leaves_the_model_alone(left_in, tmp_path,
+                                                                                     fixture_reviews):
+    """The GPU failure mode on a CPU: the model as the lesson holds it differs from its exported graph by
+    about 1e-4; the check compares the graph with a float32 CPU copy instead, and still catches a real
+    mismatch. The lesson's model keeps its dtype, training mode and weights."""
+    import contextlib
+
+    import onnxruntime
+    import torch
+
+    from helpers.export import BundleInfo, check_parity, export_bundle
+    from helpers.models import CNN
+    from helpers.text import Tokenizer, Vocab
+    from helpers.training import encode_texts
+
+    tokenizer = Tokenizer()
+    vocab = Vocab.build(tokenizer(text) for text in fixture_reviews)
+    torch.manual_seed(0)
+    model = off_unless_float32_on_cpu(CNN(len(vocab), 32, 10, [3, 4, 5], 1, 0.5, vocab.pad_index))
+    if left_in != "autocast":
+        model = model.to(getattr(torch, left_in))
+    model.train()
+    dtype = model.inner.fc.weight.dtype
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    inside = torch.autocast("cpu", dtype=torch.bfloat16) if left_in == "autocast" else contextlib.nullcontext()
+    with inside:
+        bundle = export_bundle(model, vocab, tokenizer, tmp_path / "cnn",
+                               BundleInfo("cnn", "sentiment", ["neg", "pos"], min_length=5),
+                               check_texts=fixture_reviews[:20])
+        worst = check_parity(model, bundle, fixture_reviews)
+        # what the check compared before: the model as it is, which is 1e-4 away from the graph
+        session = onnxruntime.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"])
+        ids, lengths = encode_texts(fixture_reviews[:20], tokenizer, vocab, min_length=5)
+        model.eval()
+        with torch.inference_mode():
+            own = model(ids, lengths).float().numpy()
+        model.train()
+    graph = session.run(["logits"], {"ids": ids.numpy(), "lengths": lengths.numpy()})[0]
+    assert np.abs(own - graph).max() > 5e-5 and worst <= 1e-5
+    assert model.training and model.inner.fc.weight.dtype == dtype and model.inner.fc.weight.device.type == "cpu"
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
+    with torch.no_grad():
+        model.inner.fc.bias += 1e-3          # weights changed after the export: a real mismatch
+    with pytest.raises(AssertionError, match="ONNX Runtime and torch differ by"):
+        check_parity(model, bundle, fixture_reviews)

@@ -18,7 +18,8 @@ from helpers.batching import feature_loader
 from helpers.encoders import keep_head_and_tail, pad_ids, predict_sentiment, tokenize_texts
 from helpers.features import FEATURE_FORMAT, encode_cached, feature_cache_folder, texts_digest
 from helpers.fine_tuning import (FineTunedSentiment, ScheduledOptimizer, UpperLayersClassifier, default_head_tokens,
-                                 default_train_layers, first_trained_layer, lower_layers, masked_mean)
+                                 default_train_layers, first_trained_layer, lower_layers, masked_mean,
+                                 training_attention)
 from helpers.models import count_parameters, encoder_features
 from helpers.training import fit, set_seed
 from test_transformer import tiny  # noqa: F401  (lesson 6's tiny BERT fixture, shared)
@@ -206,6 +207,48 @@ def test_scheduled_optimizer_warms_up_decays_and_clips():
         assert weight.grad.norm().item() == pytest.approx(0.5)         # clipped before the step
     assert rates == pytest.approx([0.0, 0.5, 1.0, 0.75, 0.5, 0.25]) and scheduled.steps == 6
     assert weight.detach().tolist() == pytest.approx([-0.3 * 3.0, -0.4 * 3.0, 0.0])   # sum of rates x clipped grad
+
+
+def test_scheduled_optimizer_behind_a_gradient_scaler_clips_unscaled_gradients_and_skips_overflows():
+    """float16 training: the scaler unscales the gradients (through `param_groups`) before the clipping step,
+    and a step whose gradients overflowed is skipped, learning-rate schedule included."""
+    weight = nn.Parameter(torch.zeros(3))
+    optimizer = torch.optim.SGD([weight], lr=1.0)
+    scheduled = ScheduledOptimizer(optimizer, get_linear_schedule_with_warmup(optimizer, 0, 4), max_grad_norm=0.5)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    scaler.scale((weight * torch.tensor([30.0, 40.0, 0.0])).sum()).backward()   # gradient norm 50, scaled by 1024
+    scaler.step(scheduled)
+    scaler.update()
+    assert weight.grad.norm().item() == pytest.approx(0.5) and scheduled.steps == 1   # unscaled, then clipped
+    assert weight.detach().tolist() == pytest.approx([-0.3, -0.4, 0.0]) and scheduled.lr == pytest.approx(0.75)
+    scheduled.zero_grad()
+    scaler.scale((weight * torch.tensor([float("inf"), 1.0, 1.0])).sum()).backward()
+    scaler.step(scheduled)
+    scaler.update()
+    assert scheduled.steps == 1 and scheduled.lr == pytest.approx(0.75) and scaler.get_scale() == 512.0   # skipped
+
+
+def test_trained_attention_runs_in_the_math_kernel_on_cuda_only_with_gradients():
+    """On a GPU the memory-efficient kernel's backward is not deterministic (torch warns): while gradients are
+    recorded there, only SDPA's math kernel may run. The flags are torch's own, readable without a GPU."""
+    from torch.backends import cuda
+
+    def kernels():
+        return cuda.flash_sdp_enabled(), cuda.mem_efficient_sdp_enabled(), cuda.math_sdp_enabled()
+
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)   # as every lesson run has them
+    try:
+        default = kernels()
+        with training_attention("cuda"):
+            assert kernels() == (False, False, True)
+        assert kernels() == default
+        with training_attention("cpu"):
+            assert kernels() == default                          # the CPU keeps torch's choice
+        with torch.no_grad(), training_attention("cuda"):
+            assert kernels() == default                          # frozen layers, evaluation: fast kernels
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
 
 
 def test_fine_tuning_on_the_cache_repeats_exactly_with_the_same_seed(tiny, reviews, tmp_cache):

@@ -313,3 +313,94 @@ def test_result_line_gives_accuracy_going_further_and_errors():
         "test accuracy 80.00%, going further 90.00% in 2.0 min")
     assert runner.result_line({"error": "ValueError: bad\ntraceback", "minutes": 0.5}) == (
         "FAILED in 0.5 min: ValueError: bad")
+
+
+# Two notebooks that can only finish together: each says it started, then waits for the other (a barrier).
+MEET_THE_OTHER = """
+import json, os, pathlib, time
+meeting = pathlib.Path(MEETING)
+(meeting / (NAME + ".started")).touch()
+other = meeting / (OTHER + ".started")
+deadline = time.monotonic() + 60
+while not other.exists() and time.monotonic() < deadline:
+    time.sleep(0.05)
+folder = pathlib.Path(RESULTS_DIR) / NAME
+folder.mkdir(parents=True, exist_ok=True)
+(folder / "metrics.json").write_text(json.dumps({"test_accuracy": 0.75, "test_loss": 0.5, "device": "cpu",
+                                                 "profile": PROFILE, "dataset": "imdb", "met": other.exists(),
+                                                 "threads": os.environ.get("SENTIMENT_THREADS")}))
+"""
+
+
+def test_jobs_run_notebooks_at_once_dividing_the_cores_and_still_report_a_failure(lessons, tmp_path, monkeypatch,
+                                                                                 capfd):
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
+    for name, other in (("01_good", "03_good"), ("03_good", "01_good")):
+        _write_notebook(lessons / f"{name}.ipynb", [MEET_THE_OTHER],
+                        parameters=f'NAME = "{name}"\nOTHER = "{other}"\nMEETING = r"{meeting}"')
+    monkeypatch.delenv("SENTIMENT_THREADS", raising=False)
+    monkeypatch.setattr(runner, "core_count", lambda: 4)
+    out = tmp_path / "out"
+    assert runner.main(["--notebooks", str(lessons), "--profile", "smoke", "--only", "1,2,3", "--jobs", "2",
+                        "--output-dir", str(out)]) == 1
+    for name in ("01_good", "03_good"):   # each met the other while running: they ran at the same time
+        metrics = json.loads((out / name / "metrics.json").read_text())
+        assert metrics["met"] is True and metrics["threads"] == "2"          # 4 cores // 2 jobs
+    rows = {row["notebook"]: row for row in json.loads((out / "summary.json").read_text())["notebooks"]}
+    assert rows["01_good"]["test_accuracy"] == 0.75 and "broken on purpose" in rows["02_bad"]["error"]
+    lines = capfd.readouterr().err.splitlines()
+    assert len(lines) == 4
+    assert sorted(re.match(r"\[\d/3\] (\w+) \(smoke\) \.\.\. ", line)[1] for line in lines[:3]) == [
+        "01_good", "02_bad", "03_good"]
+    assert lines[-1] == "1 notebook(s) failed: 02_bad"
+    assert "SENTIMENT_THREADS" not in runner.os.environ                    # given to the kernels only
+
+
+def test_threads_are_shared_only_when_several_run_and_the_user_has_not_chosen():
+    environ = {}
+    with runner.shared_threads(3, environ, cores=16):
+        assert environ == {"SENTIMENT_THREADS": "5"}
+    assert environ == {}
+    with runner.shared_threads(8, environ, cores=2):
+        assert environ == {"SENTIMENT_THREADS": "1"}                       # at least one
+    with runner.shared_threads(1, environ, cores=16):
+        assert environ == {}                                               # one at a time: the kernels' default
+    environ = {"SENTIMENT_THREADS": "3"}
+    with runner.shared_threads(4, environ, cores=16):
+        assert environ == {"SENTIMENT_THREADS": "3"}                       # the user's choice
+    with pytest.raises(SystemExit):
+        runner.main(["--jobs", "0"])
+
+
+# A kernel that reports any SIGINT on its stderr (the runner's console), even while idle: ipykernel's hooks,
+# which ignore SIGINT outside a message handler, are switched off.
+REPORTS_SIGINT = """
+import os, signal
+signal.signal(signal.SIGINT, lambda *args: os.write(2, b"SIGINT reached the kernel\\n"))
+kernel = get_ipython().kernel
+kernel.pre_handler_hook = kernel.post_handler_hook = lambda: None
+"""
+
+
+def test_a_finished_kernel_is_not_interrupted_and_a_failing_notebooks_traceback_reaches_the_log(lessons, tmp_path,
+                                                                                                capfd):
+    """jupyter_client interrupts a kernel before shutting it down; in ipykernel that logs "KeyboardInterrupt caught
+    in kernel." when the signal lands in a message handler. The runner's kernels are shut down without it."""
+    _write_notebook(lessons / "01_good.ipynb", [REPORTS_SIGINT, WRITE_METRICS], parameters='NAME = "01_good"')
+    _write_notebook(lessons / "02_bad.ipynb", [REPORTS_SIGINT, "def broken():\n    raise ValueError('broken on purpose')",
+                                               "broken()"])
+    assert runner.main(["--notebooks", str(lessons), "--profile", "smoke", "--only", "1,2", "--log-output",
+                        "--output-dir", str(tmp_path / "out")]) == 1
+    captured = capfd.readouterr()
+    log = captured.out + captured.err
+    assert "SIGINT reached the kernel" not in log and "KeyboardInterrupt" not in log
+    assert "----> 1 broken()" in log and "ValueError: broken on purpose" in log and "\x1b[" not in log
+
+
+def test_the_commit_column_shortens_commits_only():
+    assert runner.short_commit("0123456789abcdef" * 2 + "01234567") == "`0123456789ab`"
+    assert runner.short_commit("0123456789abcdef0123456789abcdef01234567-dirty") == (
+        "`0123456789ab` (uncommitted changes)")
+    assert runner.short_commit("not a checkout (installed helpers 0.1.0)") == "not a checkout (installed helpers 0.1.0)"
+    assert runner.short_commit(None) == ""

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from helpers import lessons, training
-from helpers.training import (autocast, cpu_flags, describe_hardware, evaluate, fit, hardware_summary,
-                              make_reproducible, native_bf16, training_precision)
+from helpers.training import (autocast, cpu_flags, describe_hardware, evaluate, fit, gradient_scaler,
+                              hardware_summary, make_reproducible, native_bf16, training_precision)
 
 
 class Tiny(nn.Module):
@@ -38,9 +38,12 @@ def batches(n=8, seed=0):
 def test_precision_resolution():
     assert training_precision("cpu", "fp32") == "fp32"
     assert training_precision("cpu", "bf16") == "bf16"      # an explicit choice is kept
+    assert training_precision("cpu", "fp16", flags={"avx512_bf16"}) == "fp16"
+    assert training_precision("cuda", "fp16", capability=(9, 0)) == "fp16"   # the fp16 path on a bf16 GPU
+    assert training_precision("cuda", "fp32", capability=(7, 5)) == "fp32"
     assert training_precision("cpu", flags=set()) == "fp32"
     assert training_precision("cpu", flags={"avx512f", "amx_bf16"}) == "bf16"
-    with pytest.raises(ValueError, match="precision must be"):
+    with pytest.raises(ValueError, match="precision must be one of 'auto', 'bf16', 'fp16', 'fp32', not 'half'"):
         training_precision("cpu", "half")
 
 
@@ -49,13 +52,20 @@ def test_the_environment_does_not_choose_the_precision(monkeypatch):
     assert training_precision("cpu", flags={"avx512f"}) == "fp32"
 
 
-@pytest.mark.parametrize("capability, expected", [((7, 5), "fp32"),    # T4: bf16 only emulated
-                                                  ((7, 0), "fp32"),    # V100
+@pytest.mark.parametrize("capability, expected", [((6, 1), "fp16"),    # P100 class
+                                                  ((7, 0), "fp16"),    # V100
+                                                  ((7, 5), "fp16"),    # T4 (Colab): bf16 only emulated
                                                   ((8, 0), "bf16"),    # A100
                                                   ((8, 6), "bf16"),
-                                                  ((9, 0), "bf16")])   # H100
-def test_cuda_bf16_needs_compute_capability_8(capability, expected):
+                                                  ((9, 0), "bf16")])   # H100, H200
+def test_cuda_trains_in_bf16_from_compute_capability_8_and_in_fp16_below(capability, expected):
     assert training_precision("cuda", capability=capability) == expected
+
+
+def test_only_fp16_gets_a_gradient_scaler():
+    scaler = gradient_scaler("cpu", "fp16")
+    assert isinstance(scaler, torch.amp.GradScaler) and scaler.is_enabled()
+    assert gradient_scaler("cpu", "bf16") is None and gradient_scaler("cuda", "fp32") is None
 
 
 @pytest.mark.parametrize("flags, expected", [
@@ -199,3 +209,59 @@ def test_fit_refuses_an_empty_loader():
     model = Tiny()
     with pytest.raises(ValueError, match="valid_loader has no batches"):
         fit(model, batches(), [], torch.optim.SGD(model.parameters(), lr=0.1), nn.BCEWithLogitsLoss(), 1, "cpu")
+
+
+def test_fp16_trains_on_the_cpu_with_real_autocast_and_a_real_gradient_scaler(monkeypatch):
+    """fit in forced fp16 on the CPU: float16 autocast and torch.amp.GradScaler("cpu"), both real."""
+    handed = []
+
+    def spy(model, loader, optimizer, criterion, device, scaler=None):
+        handed.append(scaler)
+        return lessons.train_epoch(model, loader, optimizer, criterion, device, scaler=scaler)
+
+    monkeypatch.setattr(training, "train_epoch", spy)
+    torch.manual_seed(0)
+    model = Tiny()
+    before = model.linear.weight.detach().clone()
+    history = fit(model, batches(), batches(4, seed=1), torch.optim.Adam(model.parameters(), lr=0.05),
+                  nn.BCEWithLogitsLoss(), epochs=2, device="cpu", precision="fp16")
+    assert [row["precision"] for row in history] == ["fp16", "fp16"]
+    assert len(handed) == 2 and handed[0] is handed[1] and isinstance(handed[0], torch.amp.GradScaler)
+    assert [row["grad_scale"] for row in history] == [handed[0].get_scale()] * 2   # the scale it trained with
+    assert not torch.equal(model.linear.weight, before) and model.linear.weight.dtype == torch.float32
+    assert model.seen_dtype == torch.float32                    # validation ran without autocast
+    with torch.no_grad(), autocast("cpu", "fp16"):
+        assert model.linear(torch.randn(2, 4)).dtype == torch.float16
+
+
+def test_lesson_1s_epoch_with_a_scaler_skips_an_overflowing_step_and_takes_the_next():
+    torch.manual_seed(0)
+    model = training.AutocastForward(Tiny(), "cpu", "fp16")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    before = model.model.linear.weight.detach().clone()
+    # a scale so large that the loss's gradient overflows float16 (above 65,504): the step is skipped
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 24)
+    lessons.train_epoch(model, batches(1), optimizer, nn.BCEWithLogitsLoss(), "cpu", scaler=scaler)
+    assert torch.equal(model.model.linear.weight, before) and scaler.get_scale() == 2.0 ** 23   # skipped, halved
+    scaler = torch.amp.GradScaler("cpu")   # the default 65,536: these gradients fit, the step is taken
+    lessons.train_epoch(model, batches(1), optimizer, nn.BCEWithLogitsLoss(), "cpu", scaler=scaler)
+    assert not torch.equal(model.model.linear.weight, before) and scaler.get_scale() == 2.0 ** 16
+
+
+def test_an_lstm_in_fp16_on_the_cpu_fails_with_a_clear_message():
+    class TinyLSTM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.linear = nn.LSTM(4, 3), nn.Linear(3, 1)
+
+        def forward(self, x, lengths):
+            return self.linear(self.lstm(x)[0][-1])
+
+    model = TinyLSTM()
+    try:
+        fit(model, batches(1), None, torch.optim.SGD(model.parameters(), lr=0.1), nn.BCEWithLogitsLoss(), 1, "cpu",
+            precision="fp16")
+    except RuntimeError as err:
+        assert "float16 on the CPU failed" in str(err) and "bf16 or fp32" in str(err)
+    else:
+        pytest.skip("this CPU's oneDNN runs float16 LSTMs: nothing to explain")

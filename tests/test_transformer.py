@@ -22,9 +22,10 @@ from conftest import REAL_DATA_DIR, REPO_ROOT, entries, leftovers
 from helpers.batching import FeatureCollate, feature_loader, feature_loaders
 from helpers.encoders import (TransformerError, load_encoder, local_model_dir, pad_ids, predict_sentiment,
                               tokenize_texts)
-from helpers.features import encode_cached, encoder_precision, feature_cache_folder, time_encoder
+from helpers.features import encode_cached, feature_cache_folder, time_encoder
 from helpers.models import BERTGRUSentiment, GRUHead, PackedGRU
 from helpers.text import Tokenizer
+from helpers.training import training_precision
 
 from helpers.course import TINY_ENCODER_DIR as TINY_BERT_DIR  # noqa: E402  (shipped in the package)
 
@@ -216,17 +217,26 @@ def test_timing_runs_the_cache_loop_and_counts_its_tokens(tiny, reviews, tmp_cac
     monkeypatch.setattr(features_module, "encoder_features", counting)
     speed = time_encoder(tiny, reviews, 64, batch_tokens=64)
     assert speed["reviews"] == len(reviews) and speed["tokens"] == store.meta["total_tokens"] == sum(calls)
-    assert len(calls) > 1 and speed["seconds"] > 0 and speed["precision"] == encoder_precision("cpu")
+    assert len(calls) > 1 and speed["seconds"] > 0 and speed["precision"] == training_precision("cpu")
 
 
-def test_encoder_precision_is_the_training_rule(monkeypatch):
+def test_the_encoder_runs_in_the_training_precision_fp16_included(tiny, reviews, monkeypatch):
     from helpers import training
 
-    assert encoder_precision("cpu", "fp16") == "fp16" and encoder_precision("cpu", "fp32") == "fp32"
     monkeypatch.setattr(training, "cpu_flags", lambda *args: {"avx512f"})
-    assert encoder_precision("cpu") == training.training_precision("cpu") == "fp32"
+    assert time_encoder(tiny, reviews[:4], 32)["precision"] == "fp32"
     monkeypatch.setattr(training, "cpu_flags", lambda *args: {"avx512f", "avx512_bf16"})
-    assert encoder_precision("cpu") == "bf16"
+    assert time_encoder(tiny, reviews[:4], 32)["precision"] == "bf16"
+    seen = []
+    real = features_module.encoder_features
+
+    def dtype_seen(model, ids, lengths):
+        seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        return real(model, ids, lengths)
+
+    monkeypatch.setattr(features_module, "encoder_features", dtype_seen)
+    assert time_encoder(tiny, reviews[:4], 32, precision="fp16")["precision"] == "fp16"   # forced: runs on a CPU
+    assert seen and set(seen) == {torch.float16}
 
 
 def test_html_breaks_are_cleaned_alike_for_spacy_and_wordpiece(tiny):
