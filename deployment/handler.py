@@ -312,6 +312,12 @@ def models_dir() -> Path:
     return Path(os.environ.get("MODELS_DIR") or HERE / "models")
 
 
+def models_s3_uri() -> str | None:
+    """$MODEL_S3_URI when it names a bucket (`s3://bucket[/prefix]`): the bundles then come from S3, else None."""
+    uri = os.environ.get("MODEL_S3_URI", "")
+    return uri if uri.startswith("s3://") and uri[len("s3://"):].partition("/")[0] else None
+
+
 def _download_from_s3(uri: str, name: str) -> Path:
     """Copy the bundle at `s3://bucket/prefix` into `$MODEL_CACHE_DIR/<name>` and return that folder.
 
@@ -348,8 +354,8 @@ def get_model(name: str) -> Model:
             if not is_plain_name(name):  # it becomes a folder name: never a path out of the models folder
                 raise ValueError(f"the model name {name!r} is not a plain folder name")
             start = time.perf_counter()
-            uri = os.environ.get("MODEL_S3_URI", "")
-            if uri.startswith("s3://") and uri[len("s3://"):].partition("/")[0]:  # a bucket is named
+            uri = models_s3_uri()
+            if uri is not None:
                 folder = _download_from_s3(uri, name)
             else:
                 folder = models_dir() / name

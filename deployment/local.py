@@ -580,8 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MODELS_DIR"] = str(Path(args.models_dir).resolve())
     from deployment import handler
 
-    uri = os.environ.get("MODEL_S3_URI", "")
-    if not (uri.startswith("s3://") and uri[len("s3://"):].partition("/")[0]) and not handler.models_dir().is_dir():
+    if handler.models_s3_uri() is None and not handler.models_dir().is_dir():
         where = "--models-dir" if args.models_dir else "MODELS_DIR" if os.environ.get("MODELS_DIR") else "the default"
         print(f"python -m deployment.local: error: no models folder at {handler.models_dir()} ({where}); "
               f"export bundles there (lessons 3-5) or name another with --models-dir", file=sys.stderr)

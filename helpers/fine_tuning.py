@@ -26,6 +26,7 @@ import copy
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .models import length_mask
 
@@ -88,8 +89,6 @@ def training_attention(device):
     weights are kept for the backward pass) and gives the same numbers every run. Without gradients
     (the frozen layers, evaluation) the fast kernels are deterministic and stay."""
     if torch.device(device).type == "cuda" and torch.is_grad_enabled() and torch.are_deterministic_algorithms_enabled():
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-
         return sdpa_kernel(SDPBackend.MATH)
     return contextlib.nullcontext()
 
