@@ -106,8 +106,8 @@ class PackedRNN(nn.Module):
     """A (bi)directional multi-layer LSTM or GRU that ignores padding, like `nn.LSTM` / `nn.GRU`
     on a `pack_padded_sequence`, returning the last layer's final hidden states [batch, hidden * dirs].
 
-    Why not pack? With torch 2.13 on a CPU, the backward pass through a packed LSTM
-    is slower than through a padded one (the cell after this one times both). Here each
+    Why not pack? With torch 2.13 on a CPU, a forward + backward pass through a packed LSTM
+    was slower than through a padded one (the cell after this one times both). Here each
     direction runs on padded input instead: forward reads each review from its
     start and we take its output at the review's last real word; backward reads each
     review reversed *within its own length*, so the padding comes last for it too.
