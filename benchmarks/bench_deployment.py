@@ -81,15 +81,14 @@ import json, time
 start = time.perf_counter()
 import torch
 from helpers.models import FastText, CNN
-from helpers.text import Tokenizer, Vocab
-from helpers.training import encode_texts
+from helpers.encoding import TextEncoding
 
 FOLDER = {folder!r}
 torch.set_num_threads(1)
 meta = json.load(open(FOLDER + "/meta.json"))
 state = torch.load({state!r}, weights_only=True)
-vocab = Vocab.load(FOLDER + "/vocab.json")
-tokenizer = Tokenizer.from_config(meta["tokenizer"])
+encoding = TextEncoding.from_bundle(FOLDER, meta)
+vocab, tokenizer = encoding.vocab, encoding.tokenizer
 emb = state["embedding.weight"]
 if meta["architecture"] == "FastText":
     model = FastText(emb.shape[0], emb.shape[1], state["fc.weight"].shape[0], vocab.pad_index)
@@ -98,12 +97,11 @@ else:
 model.load_state_dict(state)
 model.eval()
 tokenizer("warm up")
-settings = meta["tokenizer"]
 
 def handle(event):
     payload = json.loads(event["body"])
     texts = [payload["text"]] if "text" in payload else payload["texts"]
-    ids, lengths = encode_texts(texts, tokenizer, vocab, settings["bigrams"], settings["min_length"])
+    ids, lengths = map(torch.from_numpy, encoding.encode(texts))
     with torch.inference_mode():
         p = torch.sigmoid(model(ids, lengths)[:, 0]).tolist()
     labels = meta["display_labels"]

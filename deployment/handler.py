@@ -32,8 +32,8 @@ A bundle (see helpers/export.py) is loaded once per container, from `$MODELS_DIR
 `MODEL_S3_URI=s3://bucket/prefix` is set, from S3 into `$MODEL_CACHE_DIR/<name>` (default
 /tmp/models) first. helpers/bundle.py checks it: only files that meta.json lists with a
 sha256, plain names inside the bundle folder, each file's bytes checked before use (and
-S3 file names checked before anything is written). Tokenizing is helpers/text.py, the code
-used in training. Environment: MODELS_DIR, SENTIMENT_MODEL (default "sentiment";
+S3 file names checked before anything is written). Encoding is the bundle's
+`helpers.encoding.TextEncoding`, the code used in training. Environment: MODELS_DIR, SENTIMENT_MODEL (default "sentiment";
 "sentiment-cnn" serves lesson 4's CNN), QUESTION_TYPE_MODEL (default "question-type"),
 MODEL_S3_URI, MODEL_CACHE_DIR, CORS_ALLOW_ORIGIN (default "*"), ORT_THREADS (default 1).
 """
@@ -47,7 +47,10 @@ import os
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 try:  # in the Lambda package helpers/ sits beside this file; in a checkout, one level up
@@ -56,10 +59,10 @@ except ImportError:
     sys.path.append(str(HERE.parent))
 
 # spaCy, NumPy + stdlib only
-from helpers.bundle import (META_FILE, TOKENIZER_FILE, VOCAB_FILE, BundleError, check_no_external_data,  # noqa: E402
-                            check_servable, is_plain_name, parse_meta, read_checked_file, read_meta)
+from helpers.bundle import (META_FILE, BundleError, check_no_external_data, is_plain_name,  # noqa: E402
+                            output_width, parse_meta, read_checked_file, read_meta)
+from helpers.encoding import TextEncoding  # noqa: E402
 from helpers.files import atomic_path  # noqa: E402
-from helpers.text import Tokenizer, Vocab, encode_batch  # noqa: E402
 
 logger = logging.getLogger("sentiment-api")
 logger.setLevel(logging.INFO)
@@ -109,14 +112,10 @@ def error(status: int, message: str, extra_headers: dict | None = None) -> dict:
 # --------------------------------------------------------------------------------------------- models
 
 def _sigmoid(x):
-    import numpy as np
-
     return 1.0 / (1.0 + np.exp(-x))
 
 
 def _softmax(x):
-    import numpy as np
-
     shifted = np.exp(x - x.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
@@ -125,8 +124,6 @@ def sub_batches(lengths, min_length: int, max_ids: int) -> list:
     """Cut a batch into runs: row indices (int arrays) grouped shortest first so that each group,
     padded to its own width (its longest row, at least `min_length`), holds at most `max_ids`
     ids. A row wider than `max_ids` runs alone. `lengths`: int [batch]."""
-    import numpy as np
-
     order = np.argsort(lengths, kind="stable")
     groups, start = [], 0
     for end in range(1, len(order) + 1):
@@ -140,41 +137,35 @@ def sub_batches(lengths, min_length: int, max_ids: int) -> list:
 
 
 class Model:
-    """A checked bundle (helpers/bundle.py): tokenizer, vocabulary and an ONNX Runtime session.
+    """A checked bundle (helpers/bundle.py): its `encoding` (a `helpers.encoding.TextEncoding`: tokenizer,
+    vocabulary, bigrams, minimum length) and an ONNX Runtime session.
 
     Loading checks what the bundle means, not only its bytes, so that a bundle that cannot answer fails
     here (the health check: a 503, the reason in the log) and never as a 500 on a later request:
     meta.json's output, labels and tokenizer bounds (`helpers.bundle.check_servable`), the vocabulary's
-    `<pad>`, default token and size, no weights outside the model's bytes
+    `<pad>`, default token and size (both through `TextEncoding.from_bundle`), spaCy's suffix search in a
+    bounded window, no weights outside the model's bytes
     (`helpers.bundle.check_no_external_data`), the graph's inputs `ids` and `lengths` (int64, any batch
     and length) and output `logits` (float), and one run on two texts made of the largest token id: the
     embedding must have a row for every word of the vocabulary and the output one logit (sigmoid) or one
     per label (softmax), finite. Every refusal is a BundleError."""
 
     def __init__(self, folder: str | os.PathLike):
-        import onnxruntime
+        import onnxruntime  # deferred: the module's request checks and tests run without a model
 
         self.folder = Path(folder)
         self.meta = read_meta(folder)
-        tokenizer_file = read_checked_file(folder, self.meta, TOKENIZER_FILE) \
-            if TOKENIZER_FILE in self.meta["files"] else None
-        check_servable(self.meta, folder, tokenizer_file)
-        self.settings = self.meta["tokenizer"]
-        self.tokenizer = Tokenizer.from_config(self.settings)
-        self.tokenizer("warm up")  # builds spaCy's tokenizer now, not on the first request
-        if not self.tokenizer.bounded_suffix_search:
-            raise BundleError(f"bundle {folder}: spaCy {self.settings.get('spacy_version')}'s suffix rules cannot be "
+        # meaning, tokenizer.json, vocab.json: checked as helpers.encoding reads them
+        self.encoding = TextEncoding.from_bundle(folder, self.meta)
+        tokenizer = self.encoding.tokenizer
+        tokenizer("warm up")  # builds spaCy's tokenizer now, not on the first request
+        bundle_spacy = self.meta["tokenizer"].get("spacy_version")
+        if not tokenizer.bounded_suffix_search:
+            raise BundleError(f"bundle {folder}: spaCy {bundle_spacy}'s suffix rules cannot be "
                               f"searched in a bounded window here, so a request's cost would not be bounded")
-        self.bigrams, self.min_length = bool(self.settings["bigrams"]), int(self.settings["min_length"])
-        try:
-            import spacy
-
-            if spacy.__version__.split(".")[:2] != str(self.settings.get("spacy_version", "")).split(".")[:2]:
-                logger.warning("bundle tokenized with spaCy %s, this runtime has %s",
-                               self.settings.get("spacy_version"), spacy.__version__)
-        except ImportError:
-            pass
-        self.vocab = self._read_vocab(folder)
+        runtime_spacy = tokenizer.config["spacy_version"]
+        if runtime_spacy.split(".")[:2] != str(bundle_spacy or "").split(".")[:2]:
+            logger.warning("bundle tokenized with spaCy %s, this runtime has %s", bundle_spacy, runtime_spacy)
         model = read_checked_file(folder, self.meta, self.meta["onnx"]["file"])
         check_no_external_data(model, folder, self.meta["onnx"]["file"])
         options = onnxruntime.SessionOptions()
@@ -189,29 +180,10 @@ class Model:
         self.labels = self.meta.get("display_labels") or self.meta["labels"]
         self._check_graph(folder)
 
-    def _read_vocab(self, folder) -> Vocab:
-        """The bundle's vocabulary, with the `<pad>` that pads batches and a default token for unknown words."""
-        try:
-            vocab = Vocab.from_dict(json.loads(read_checked_file(folder, self.meta, VOCAB_FILE)))
-        except BundleError:
-            raise
-        except (ValueError, KeyError, TypeError, RecursionError) as err:
-            raise BundleError(f"bundle {folder}: {VOCAB_FILE} is not a vocabulary ({type(err).__name__}: "
-                              f"{str(err)[:200]})") from None
-        if vocab.pad_index is None or vocab.default_index is None:
-            raise BundleError(f"bundle {folder}: {VOCAB_FILE} needs '<pad>' and a default token for unknown words "
-                              f"(pad index {vocab.pad_index}, default index {vocab.default_index})")
-        if self.meta.get("vocab_size", len(vocab)) != len(vocab):
-            raise BundleError(f"bundle {folder}: meta.json's vocab_size is {self.meta['vocab_size']!r}, "
-                              f"{VOCAB_FILE} has {len(vocab):,} tokens")
-        return vocab
-
     def _check_graph(self, folder) -> None:
         """The graph's inputs and output (names, element types, ranks, a free batch and time axis), then one
         run on two texts of the largest token id: every vocabulary id has an embedding row, and the output
         width fits the labels (1 for sigmoid, one per label for softmax)."""
-        import numpy as np
-
         def refuse(problem: str):
             raise BundleError(f"bundle {folder}: {self.meta['onnx']['file']} {problem}")
 
@@ -233,15 +205,16 @@ class Model:
         if logits is None or logits.type != "tensor(float)" or len(logits.shape) != 2 \
                 or isinstance(logits.shape[0], int):
             refuse(f"gives ({described(outputs.values())}); the API reads logits float [batch, outputs]")
-        width = 1 if self.meta["output"] == "sigmoid" else len(self.meta["labels"])
-        last = len(self.vocab) - 1
-        time_steps = max(self.min_length, 2)
+        width = output_width(self.meta["output"], self.meta["labels"])
+        vocab, min_length = self.encoding.vocab, self.encoding.min_length
+        last = len(vocab) - 1
+        time_steps = max(min_length, 2)
         ids = np.full((2, time_steps), last, dtype=np.int64)
-        lengths = np.array([time_steps, max(self.min_length, 1)], dtype=np.int64)
+        lengths = np.array([time_steps, min_length], dtype=np.int64)
         try:
             result = self.session.run(["logits"], {"ids": ids, "lengths": lengths})[0]
         except Exception as err:  # noqa: BLE001 (ONNX Runtime raises its own classes)
-            refuse(f"fails on token id {last:,}, the vocabulary's last ({len(self.vocab):,} tokens: does its "
+            refuse(f"fails on token id {last:,}, the vocabulary's last ({len(vocab):,} tokens: does its "
                    f"embedding have fewer rows?): {str(err)[:300]}")
         if result.shape != (2, width):
             refuse(f"gives logits of shape {list(result.shape)} for 2 texts; a {self.meta['output']} output with "
@@ -252,13 +225,10 @@ class Model:
     def forget_strings_if_many(self) -> None:
         """Start spaCy afresh when its string table (which never shrinks) holds more than
         MAX_TOKENIZER_STRINGS strings. Tokens are the same: the table is a cache, not a setting."""
-        if self.tokenizer.known_strings > MAX_TOKENIZER_STRINGS:
-            self.tokenizer.forget_strings()
-            self.tokenizer("warm up")  # rebuild now (about 0.1 s), not inside the next request
-
-    def encode(self, texts: list[str]):
-        """ids int64 [batch, time] padded with <pad>, lengths int64 [batch], as in training."""
-        return encode_batch(texts, self.tokenizer, self.vocab, self.bigrams, self.min_length)
+        tokenizer = self.encoding.tokenizer
+        if tokenizer.known_strings > MAX_TOKENIZER_STRINGS:
+            tokenizer.forget_strings()
+            tokenizer("warm up")  # rebuild now (about 0.1 s), not inside the next request
 
     def logits(self, texts: list[str]):
         """float32 [batch, n_outputs], one row per text, in order.
@@ -266,12 +236,10 @@ class Model:
         The batch runs in `sub_batches` of at most MAX_IDS_PER_RUN ids, each padded to its own
         width only. The models ignore padding (lessons 3-5), so each row is the unsplit run's, to
         float32 rounding (as for a text sent alone or in any batch)."""
-        import numpy as np
-
-        ids, lengths = self.encode(texts)
-        runs = []
-        for rows in sub_batches(lengths, self.min_length, MAX_IDS_PER_RUN):
-            width = max(int(lengths[rows].max()), self.min_length)
+        ids, lengths = self.encoding.encode(texts)   # [batch, time], as in training
+        min_length, runs = self.encoding.min_length, []
+        for rows in sub_batches(lengths, min_length, MAX_IDS_PER_RUN):
+            width = max(int(lengths[rows].max()), min_length)
             runs.append((rows, self.session.run(["logits"], {"ids": ids[rows, :width], "lengths": lengths[rows]})[0]))
         logits = np.empty((len(texts), runs[0][1].shape[1]), dtype=runs[0][1].dtype)
         for rows, part in runs:
@@ -301,7 +269,7 @@ class Model:
     def limits(self) -> dict:
         """What a request may hold, for GET: longer texts are truncated to `max_tokens_per_text` tokens."""
         return {"max_texts": MAX_TEXTS, "max_text_chars": MAX_TEXT_CHARS, "max_body_bytes": MAX_BODY_BYTES,
-                "max_tokens_per_text": self.tokenizer.max_tokens, "longer_texts": "truncated"}
+                "max_tokens_per_text": self.encoding.tokenizer.max_tokens, "longer_texts": "truncated"}
 
 
 _models: dict[str, Model] = {}
@@ -502,8 +470,6 @@ def handle(event, model_name: str) -> dict:
 def log_bug(err: BaseException) -> None:
     """Log an unexpected error as its type and where it was raised (file, line, function per frame), without
     its message: a message can quote what it was given, and the logs never hold a client's texts."""
-    import traceback
-
     frames = "; ".join(f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
                        for frame in traceback.extract_tb(err.__traceback__))
     logger.error("unexpected error %s (message not logged) at %s", type(err).__name__, frames)

@@ -4,7 +4,8 @@ Padding a 40-token review to the length of a 900-token one wastes compute; putti
 reviews of similar length together (sorted within large random pools) and shuffling
 the order of the batches keeps training random while padding little.
 
-Token ids (lessons 1-5): `SequenceDataset`, `PadCollate`, `make_loader`, `loaders_for`.
+Token ids (lessons 1-5): `SequenceDataset`, `PadCollate`, `make_loader`, `loaders_for` (the ids a
+`helpers.encoding.TextEncoding` gives, in batches).
 Cached encoder features (lesson 6, `helpers.features`): `FeatureDataset`,
 `FeatureCollate`, `feature_loader`, `feature_loaders`. Every loader's order comes from
 its `seed` (the sampler's, or the DataLoader's generator), so a run repeats.
@@ -16,6 +17,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
+
+from .encoding import TextEncoding
 
 
 class SequenceDataset(Dataset):
@@ -97,13 +100,19 @@ class PadCollate:
     int64 [batch] on the CPU (what `pack_padded_sequence` wants, also on a GPU), and
     labels int64 [batch]. Sequences are sorted longest first; they are cut at
     `max_length` and padded up to at least `min_length` (a CNN needs at least its
-    widest filter).
+    widest filter). `for_encoding` takes the padding, width and layout from a `TextEncoding`.
     """
 
-    def __init__(self, pad_index: int, batch_first: bool = False, max_length: int | None = None,
+    def __init__(self, pad_index: int, batch_first: bool = True, max_length: int | None = None,
                  min_length: int = 1):
         self.pad_index, self.batch_first = pad_index, batch_first
         self.max_length, self.min_length = max_length, min_length
+
+    @classmethod
+    def for_encoding(cls, encoding: TextEncoding, max_length: int | None = None) -> "PadCollate":
+        """The collate that pads as `encoding.encode` does: its `<pad>`, `min_length` and layout."""
+        return cls(encoding.vocab.pad_index, batch_first=encoding.batch_first, max_length=max_length,
+                   min_length=encoding.min_length)
 
     def __call__(self, batch):
         sequences = [seq[:self.max_length] if self.max_length else seq for seq, _ in batch]
@@ -118,14 +127,12 @@ class PadCollate:
         return (padded if self.batch_first else padded.t().contiguous()), lengths, labels
 
 
-def make_loader(dataset: SequenceDataset, batch_size: int, pad_index: int, shuffle: bool = True,
-                seed: int = 0, batch_first: bool = False, max_length: int | None = None,
-                min_length: int = 1, bucket: bool = True) -> DataLoader:
-    """A DataLoader yielding (ids, lengths, labels) batches, bucketed by length.
+def make_loader(dataset: SequenceDataset, batch_size: int, collate, *, shuffle: bool = True, seed: int = 0,
+                bucket: bool = True) -> DataLoader:
+    """A DataLoader yielding `collate`'s batches (a `PadCollate`: ids, lengths, labels), bucketed by length.
 
     `bucket=False` gives plain random (or in-order) batches, for comparison.
     """
-    collate = PadCollate(pad_index, batch_first=batch_first, max_length=max_length, min_length=min_length)
     if bucket:
         return bucket_loader(dataset, dataset.lengths, batch_size, collate, shuffle, seed)
     generator = torch.Generator().manual_seed(seed)
@@ -144,13 +151,14 @@ def bucket_loader(dataset: Dataset, lengths: Sequence[int], batch_size: int, col
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
 
 
-def loaders_for(datasets: dict, vocab, batch_size: int, seed: int = 0, batch_first: bool = False,
-                min_length: int = 1, max_length: int | None = None) -> dict[str, DataLoader]:
-    """One loader per split of tokenized datasets (anything with `.tokens` and `.labels`):
-    "train" is shuffled by buckets, the others are sorted by length for fast evaluation."""
-    return {name: make_loader(SequenceDataset(*data.tokens.encode(vocab), data.labels), batch_size,
-                              vocab.pad_index, shuffle=(name == "train"), seed=seed, batch_first=batch_first,
-                              max_length=max_length, min_length=min_length)
+def loaders_for(datasets: dict, encoding: TextEncoding, batch_size: int, *, seed: int = 0,
+                max_length: int | None = None) -> dict[str, DataLoader]:
+    """One loader per split of tokenized datasets (anything with `.tokens` and `.labels`; tokens without
+    bigrams: `encoding` adds them), numericalized and padded by `encoding`: "train" is shuffled by
+    buckets, the others are sorted by length for fast evaluation."""
+    collate = PadCollate.for_encoding(encoding, max_length)
+    return {name: make_loader(SequenceDataset(*encoding.numericalize(data.tokens), data.labels), batch_size,
+                              collate, shuffle=(name == "train"), seed=seed)
             for name, data in datasets.items()}
 
 

@@ -136,6 +136,12 @@ def _inside(bundle: str | os.PathLike, name: str) -> Path:
     return path
 
 
+def output_width(output: str, labels) -> int:
+    """How many logits a model gives per text for its `output` and `labels`: one for "sigmoid" (P(positive)
+    of two labels), one per label for "softmax". The export and the handler both hold a model to it."""
+    return 1 if output == "sigmoid" else len(labels)
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -258,7 +258,7 @@ def predict_sentiment(model: nn.Module, tokenizer, texts: str | Sequence[str], m
     """P(positive) for raw text(s) through a whole model on WordPiece ids (`BERTGRUSentiment`, appendix C's
     `FineTunedSentiment`): [CLS]/[SEP], cut to `max_length` (head and tail with `head_tokens`, see
     `tokenize_texts`), the model, sigmoid. float [n], or one value for a single string."""
-    from .training import probabilities
+    from .inference import probabilities
 
     single = isinstance(texts, str)
     ids = tokenize_texts(tokenizer, [texts] if single else list(texts), max_length, desc="predict",

@@ -5,20 +5,23 @@ A bundle is a folder:
     model.onnx      the network, inputs `ids` int64 [batch, time] and `lengths` int64 [batch]
                     (both with dynamic axes), output `logits` float32 [batch, n_outputs]
     vocab.json      the vocabulary (`Vocab.save`: itos, specials, default token)
-    tokenizer.json  the tokenizer settings (`Tokenizer.config`) plus `bigrams` and `min_length`
+    tokenizer.json  the encoding's settings (`TextEncoding.settings()`: `Tokenizer.config` plus
+                    `bigrams` and `min_length`)
     meta.json       task, labels, tokenizer settings, source notebook and its test accuracy,
-                    sha256 of every other file, created_at, git commit, version
+                    sha256 of every other file, created_at, version, and the provenance the
+                    caller passes (the course passes git commit, torch and onnx versions)
 
 The deployed handler (deployment/handler.py) needs no torch: it reads these files,
-checks the sha256 sums, tokenizes with `helpers.text` exactly as in training and runs
-the model with ONNX Runtime. `check_parity` compares ONNX Runtime with torch. Both the
+checks the sha256 sums, encodes with the bundle's `helpers.encoding.TextEncoding` exactly as
+in training and runs the model with ONNX Runtime. `check_parity` compares ONNX Runtime with torch. Both the
 export and the check use a float32 CPU copy of the model (`float32_cpu_copy`): the graph
 ONNX Runtime runs is float32 on a CPU, whatever device and precision the lesson trained in,
 and the lesson's own model is left as it was.
 
 Where a bundle goes is the caller's choice (`destination`): the notebooks ask the course
 layer (`run.bundle_dir(name)`), which keeps quick runs away from the committed bundles.
-What a bundle says about itself is one `BundleInfo`.
+What a bundle says about itself is one `BundleInfo`; how its texts become ids is the
+`TextEncoding` the model was trained with.
 """
 from __future__ import annotations
 
@@ -30,12 +33,14 @@ import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bundle import META_FILE, MODEL_FILE, TOKENIZER_FILE, VOCAB_FILE
+import numpy as np
+
+from .bundle import META_FILE, MODEL_FILE, output_width, read_meta, verify_files
+from .encoding import TextEncoding
 from .files import atomic_path, sha256_file
-from .text import Tokenizer, Vocab
 
 BUNDLE_FORMAT = 1
 OPSET = 17
@@ -47,6 +52,11 @@ TASKS = {
 }
 READABLE_LABELS = {"neg": "negative", "pos": "positive"}
 
+# The keys export_bundle writes itself: a provenance value cannot replace them.
+META_KEYS = frozenset({"format", "name", "version", "task", "description", "output", "labels", "display_labels",
+                       "architecture", "vocab_size", "tokenizer", "onnx", "source_notebook", "profile",
+                       "test_accuracy", "provisional", "notes", "files", "created_at"})
+
 
 @dataclass
 class BundleInfo:
@@ -54,36 +64,40 @@ class BundleInfo:
 
     `name`: the bundle's name ("sentiment"); `task`: a key of TASKS ("sentiment": one
     logit, sigmoid; "question-type": one logit per label, softmax); `labels`: names in
-    output order (IMDb's "neg"/"pos", TREC's coarse classes); `bigrams` / `min_length`:
-    how training encoded texts (`add_bigrams`, the collate's padding); the rest is
-    provenance for meta.json (which notebook and profile made it, its test accuracy).
+    output order (IMDb's "neg"/"pos", TREC's coarse classes); the rest is for meta.json:
+    which notebook and profile made it, its test accuracy, and `provenance`, values the
+    caller computed (the course layer: "git_commit", "torch_version", "onnx_version"),
+    written into meta.json as they are, after "created_at".
     """
 
     name: str
     task: str
     labels: Sequence[str]
-    bigrams: bool = False
-    min_length: int = 1
     source_notebook: str | None = None
     profile: str | None = None
     test_accuracy: float | None = None
     provisional: bool = False
     notes: str | None = None
+    provenance: Mapping[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}: choose one of {', '.join(TASKS)}")
         self.labels = [str(label) for label in self.labels]
+        self.provenance = dict(self.provenance)
+        clashes = sorted(set(self.provenance) & META_KEYS)
+        if clashes:
+            raise ValueError(f"provenance cannot set meta.json's own keys {', '.join(clashes)}")
 
     @property
     def n_outputs(self) -> int:
-        """How many logits a model for this task and these labels must give."""
-        return 1 if TASKS[self.task]["output"] == "sigmoid" else len(self.labels)
+        """How many logits a model for this task and these labels must give (`helpers.bundle.output_width`)."""
+        return output_width(TASKS[self.task]["output"], self.labels)
 
 
 def _dummy_batch(min_length: int = 1):
     """(ids int64 [2, time], lengths int64 [2]): two texts of different lengths, at least `min_length`."""
-    import torch
+    import torch  # deferred: the course layer imports this module without torch; exporting needs it
 
     width = max(min_length, 6)
     return torch.ones((2, width), dtype=torch.int64), torch.tensor([width, max(min_length, 1)], dtype=torch.int64)
@@ -92,7 +106,7 @@ def _dummy_batch(min_length: int = 1):
 def output_count(model, min_length: int = 1) -> int:
     """The number of logits `model` gives per text, found by running it once in eval mode on a
     dummy batch on the CPU (any lesson model, or a student's own class, with `forward(ids, lengths)`)."""
-    import torch
+    import torch  # deferred: the course layer imports this module without torch; exporting needs it
 
     device = next(model.parameters()).device
     was_training = model.training
@@ -118,7 +132,7 @@ def float32_cpu_copy(model):
     logits), a model in bfloat16, or called under autocast, more so. `model` itself keeps its device,
     dtype, training mode and weights: the lesson goes on using it.
     """
-    import torch
+    import torch  # deferred: the course layer imports this module without torch; exporting needs it
 
     with torch.autocast("cpu", enabled=False):
         yield copy.deepcopy(model).float().cpu().eval()
@@ -130,7 +144,7 @@ def export_onnx(model, path: str | os.PathLike | None = None, min_length: int = 
     Uses the TorchScript exporter (`dynamo=False`): it handles these small models with
     dynamic batch and time axes and needs no onnxscript. `model` itself is left as it was.
     """
-    import torch
+    import torch  # deferred: the course layer imports this module without torch; exporting needs it
 
     ids, lengths = _dummy_batch(min_length)
     buffer = io.BytesIO()
@@ -147,35 +161,34 @@ def export_onnx(model, path: str | os.PathLike | None = None, min_length: int = 
     return data
 
 
-def export_bundle(model, vocab: Vocab, tokenizer: Tokenizer, destination: str | os.PathLike,
-                  info: BundleInfo | Mapping, check_texts: Sequence[str] | None = None) -> Path:
+def export_bundle(model, encoding: TextEncoding, destination: str | os.PathLike, info: BundleInfo | Mapping, *,
+                  check_texts: Sequence[str] | None = None) -> Path:
     """Write the bundle folder `destination` atomically (a half-written bundle is never left) and return it.
 
     `model`: the trained model itself (any class with `forward(ids [batch, time], lengths)`
-    -> logits [batch, n_outputs]); its output count must fit `info` (a `BundleInfo`, or a
-    dict of its fields). `check_texts`: when given, the export is checked with
-    `check_parity` on them before it is kept.
+    -> logits [batch, n_outputs]); `encoding`: the `TextEncoding` it was trained with, batch-first
+    (a bundle's model reads ids [batch, time]); its output count must fit `info` (a `BundleInfo`,
+    or a dict of its fields). `check_texts`: when given, the export is checked with `check_parity`
+    on them before it is kept.
     """
-    import onnx
-    import torch
-
-    from .results import git_commit
+    import onnx  # deferred: onnx (and torch, through export_onnx) only when a lesson exports
 
     info = info if isinstance(info, BundleInfo) else BundleInfo(**info)
-    name, task, labels, min_length = info.name, info.task, info.labels, info.min_length
+    if not encoding.batch_first:
+        raise ValueError("a bundle's model reads ids [batch, time]: export a model trained with a batch-first "
+                         "encoding (TextEncoding(..., batch_first=True))")
+    name, task, labels, min_length = info.name, info.task, info.labels, encoding.min_length
     n_outputs = output_count(model, min_length)
     if n_outputs != info.n_outputs:
         raise ValueError(f"a {task} model needs {info.n_outputs} output(s) for labels {labels}, "
                          f"this one has {n_outputs}")
     destination = Path(destination)
-    tokenizer_settings = {**tokenizer.config, "bigrams": bool(info.bigrams), "min_length": int(min_length)}
     with atomic_path(destination) as tmp:
         tmp.mkdir(parents=True)
         onnx_bytes = export_onnx(model, tmp / MODEL_FILE, min_length=min_length)
         onnx.checker.check_model(onnx.load_from_string(onnx_bytes))
-        vocab.save(tmp / VOCAB_FILE)
-        (tmp / TOKENIZER_FILE).write_text(json.dumps(tokenizer_settings, indent=2) + "\n", encoding="utf-8")
-        files = {file: sha256_file(tmp / file) for file in (MODEL_FILE, VOCAB_FILE, TOKENIZER_FILE)}
+        written = encoding.save(tmp)
+        files = {file: sha256_file(tmp / file) for file in (MODEL_FILE, *written)}
         created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         meta = {
             "format": BUNDLE_FORMAT,
@@ -187,8 +200,8 @@ def export_bundle(model, vocab: Vocab, tokenizer: Tokenizer, destination: str | 
             "labels": list(labels),
             "display_labels": [READABLE_LABELS.get(label, label) for label in labels],
             "architecture": type(model).__name__,
-            "vocab_size": len(vocab),
-            "tokenizer": tokenizer_settings,
+            "vocab_size": len(encoding.vocab),
+            "tokenizer": encoding.settings(),
             "onnx": {"file": MODEL_FILE, "opset": OPSET, "inputs": {"ids": "int64 [batch, time]",
                                                                      "lengths": "int64 [batch]"},
                      "outputs": {"logits": f"float32 [batch, {n_outputs}]"}},
@@ -199,13 +212,11 @@ def export_bundle(model, vocab: Vocab, tokenizer: Tokenizer, destination: str | 
             "notes": info.notes,
             "files": files,
             "created_at": created,
-            "git_commit": git_commit(),
-            "torch_version": torch.__version__,
-            "onnx_version": onnx.__version__,
+            **info.provenance,
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         if check_texts:
-            check_parity(model, tmp, check_texts)
+            check_parity(model, encoding, tmp, check_texts)
     return destination   # the caller says where it went (the course layer in words, not a machine path)
 
 
@@ -213,42 +224,39 @@ def read_bundle_meta(bundle: str | os.PathLike, verify: bool = True) -> dict:
     """meta.json of a bundle, checked by the handler's rules (`helpers.bundle.read_meta`: every file listed
     with a sha256, plain names inside the bundle, `onnx.file` among them); with `verify`, every listed file
     is also checked (present, inside the bundle, sha256). Raises `helpers.bundle.BundleError` (a ValueError)."""
-    from .bundle import read_meta, verify_files
-
     meta = read_meta(bundle)
     if verify:
         verify_files(bundle, meta)
     return meta
 
 
-def check_parity(model, bundle: str | os.PathLike, texts: Sequence[str], atol: float = 1e-5,
-                 batch_size: int = 32) -> float:
+def check_parity(model, encoding: TextEncoding, bundle: str | os.PathLike, texts: Sequence[str], *,
+                 atol: float = 1e-5, batch_size: int = 32) -> float:
     """Run `texts` through torch and through the bundle with ONNX Runtime; return the largest logit
-    difference, raising AssertionError above `atol`. Texts are encoded by the bundle's own settings.
+    difference, raising AssertionError above `atol`. The bundle's encoding (`TextEncoding.from_bundle`)
+    must equal `encoding`, the one the model was trained with (AssertionError naming the settings that
+    differ); texts are then encoded by it.
 
     The torch side is `float32_cpu_copy(model)`: the float32 CPU graph that ONNX Runtime runs, so a
     model trained on a GPU or in 16 bits is held to the same tolerance as one trained on a CPU
     (a real difference, such as weights changed after the export, still fails). `model` itself
     keeps its device, dtype, training mode and weights."""
-    import numpy as np
-    import onnxruntime
-    import torch
-
-    from .training import encode_texts
+    import onnxruntime  # deferred: ONNX Runtime and torch only when a lesson checks an export
+    import torch  # deferred: the course layer imports this module without torch; exporting needs it
 
     bundle = Path(bundle)
     meta = read_bundle_meta(bundle)
-    settings = meta["tokenizer"]
-    tokenizer = Tokenizer.from_config(settings)
-    vocab = Vocab.load(bundle / VOCAB_FILE)
-    session = onnxruntime.InferenceSession(str(bundle / MODEL_FILE), providers=["CPUExecutionProvider"])
+    bundled = TextEncoding.from_bundle(bundle, meta)
+    if bundled != encoding:
+        raise AssertionError(f"the bundle {bundle} encodes texts differently from the model's encoding "
+                             f"({', '.join(bundled.differences(encoding))} differ)")
+    session = onnxruntime.InferenceSession(str(bundle / meta["onnx"]["file"]), providers=["CPUExecutionProvider"])
     worst = 0.0
     with float32_cpu_copy(model) as reference, torch.inference_mode():
         for start in range(0, len(texts), batch_size):
-            ids, lengths = encode_texts(texts[start:start + batch_size], tokenizer, vocab,
-                                        bigrams=settings["bigrams"], min_length=settings["min_length"])
-            expected = reference(ids, lengths).numpy()
-            got = session.run(["logits"], {"ids": ids.numpy(), "lengths": lengths.numpy()})[0]
+            ids, lengths = bundled.encode(texts[start:start + batch_size])
+            expected = reference(torch.from_numpy(ids), torch.from_numpy(lengths)).numpy()
+            got = session.run(["logits"], {"ids": ids, "lengths": lengths})[0]
             worst = max(worst, float(np.abs(expected - got).max()))
     if worst > atol:
         raise AssertionError(f"ONNX Runtime and torch differ by {worst:.2e} (> {atol:.0e}) on the bundle {bundle}")

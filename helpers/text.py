@@ -13,6 +13,15 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
+
+from .files import atomic_path
+
+try:
+    from re import _parser as regex_parser  # Python 3.11+
+except ImportError:  # pragma: no cover (3.10)
+    import sre_parse as regex_parser
+
 UNK, PAD = "<unk>", "<pad>"
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 TOKENIZER_VERSION = 2  # bump when tokenizing changes, so prepared caches are rebuilt
@@ -37,30 +46,25 @@ def suffix_window(pattern: re.Pattern) -> int | None:
     largest of these; None if an alternative is neither (or does not end with `$`).
     """
     try:
-        from re import _parser as parser  # Python 3.11+
-    except ImportError:  # pragma: no cover (3.10)
-        import sre_parse as parser
-
-    try:
-        tree = parser.parse(pattern.pattern, pattern.flags)
+        tree = regex_parser.parse(pattern.pattern, pattern.flags)
     except Exception:  # noqa: BLE001 (an unparsable pattern: no window, spaCy's own search stays)
         return None
     items = list(tree)
-    alternatives = items[0][1][1] if len(items) == 1 and items[0][0] is parser.BRANCH else [tree]
+    alternatives = items[0][1][1] if len(items) == 1 and items[0][0] is regex_parser.BRANCH else [tree]
     window = 2
     for alternative in alternatives:
         parts = list(alternative)
-        if not parts or parts[-1] != (parser.AT, parser.AT_END):
+        if not parts or parts[-1] != (regex_parser.AT, regex_parser.AT_END):
             return None
         low, high = alternative.getwidth()
-        if high < parser.MAXREPEAT:
+        if high < regex_parser.MAXREPEAT:
             window = max(window, high + 2)
             continue
         # unbounded: only a run of a single character matcher, e.g. [(LITERAL .), (MAX_REPEAT 1.. [LITERAL .])]
         body, element = parts[:-1], None
         for op, value in body:
-            single = [(op, value)] if op in (parser.LITERAL, parser.IN) else (
-                list(value[2]) if op is parser.MAX_REPEAT and value[1] == parser.MAXREPEAT else None)
+            single = [(op, value)] if op in (regex_parser.LITERAL, regex_parser.IN) else (
+                list(value[2]) if op is regex_parser.MAX_REPEAT and value[1] == regex_parser.MAXREPEAT else None)
             if single is None or len(single) != 1 or (element is not None and single[0] != element):
                 return None
             element = single[0]
@@ -141,7 +145,7 @@ class Tokenizer:
     @property
     def config(self) -> dict:
         """The settings that change the output: saved with vocabularies and model bundles, and part of cache keys."""
-        import spacy
+        import spacy  # deferred: importing spaCy costs ~0.3 s, and most imports of this module never tokenize
 
         return {
             "kind": "spacy-blank",
@@ -270,8 +274,6 @@ def pad_sequences(sequences: Sequence[Sequence[int]], pad_index: int, min_length
     `time` is the longest sequence, but at least `min_length` (CNNs need their widest
     filter). NumPy only, so the torch-free Lambda handler shares it.
     """
-    import numpy as np
-
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
     ids = np.full((len(sequences), max(int(lengths.max(initial=0)), min_length)), pad_index, dtype=np.int64)
     for row, sequence in enumerate(sequences):
@@ -282,6 +284,9 @@ def pad_sequences(sequences: Sequence[Sequence[int]], pad_index: int, min_length
 def encode_batch(texts: Sequence[str], tokenizer: "Tokenizer", vocab: "Vocab", bigrams: bool = False,
                  min_length: int = 1):
     """Raw strings -> `pad_sequences` of their token ids: (ids int64 [batch, time], lengths int64 [batch]).
+
+    Superseded by `helpers.encoding.TextEncoding.encode`; kept only while helpers/training.py's import
+    block (issue 20, WP2) names it: delete it (and its test in tests/test_text.py) then.
 
     A text with no known token becomes a single `<pad>`, so every row has length >= 1.
     """
@@ -366,8 +371,6 @@ class Vocab:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the vocabulary as JSON (never pickle), atomically."""
-        from .files import atomic_path
-
         with atomic_path(path) as tmp:
             Path(tmp).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
 

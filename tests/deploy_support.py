@@ -13,15 +13,21 @@ from helpers.course import FIXTURE_DATA_DIR as FIXTURE_DATA   # the data shipped
 BUNDLE_NAMES = ("sentiment", "sentiment-cnn", "question-type")
 
 
+# What the course layer passes as a bundle's provenance (values, not computed by the export)
+TEST_PROVENANCE = {"git_commit": "0123456789abcdef0123456789abcdef01234567", "torch_version": "test-torch",
+                   "onnx_version": "test-onnx"}
+
+
 def train_small(name: str, steps: int = 8, seed: int = 0):
-    """(model, vocab, tokenizer, export kwargs, test texts) for bundle `name`, trained on the fixtures."""
+    """(model, encoding, export kwargs, test texts) for bundle `name`, trained on the fixtures."""
     import torch
     from torch import nn
 
     from helpers.data import read_imdb, read_trec
     from helpers.models import CNN, FastText
+    from helpers.encoding import TextEncoding
     from helpers.text import Tokenizer, Vocab, add_bigrams
-    from helpers.training import encode_texts, loss_and_correct, set_seed
+    from helpers.training import loss_and_correct, set_seed
 
     set_seed(seed)
     tokenizer = Tokenizer()
@@ -36,6 +42,7 @@ def train_small(name: str, steps: int = 8, seed: int = 0):
     if bigrams:
         token_lists = [add_bigrams(tokens) for tokens in token_lists]
     vocab = Vocab.build(token_lists, max_size=5000)
+    encoding = TextEncoding(tokenizer, vocab, bigrams=bigrams, min_length=min_length)
     labels = list(train.label_names)
     if name == "sentiment":
         model = FastText(len(vocab), 16, 1, vocab.pad_index)
@@ -43,7 +50,7 @@ def train_small(name: str, steps: int = 8, seed: int = 0):
         model = CNN(len(vocab), 16, 8, [3, 4, 5], 1, 0.5, vocab.pad_index)
     else:
         model = CNN(len(vocab), 16, 8, [2, 3, 4], len(labels), 0.5, vocab.pad_index)
-    ids, lengths = encode_texts(train.texts, tokenizer, vocab, bigrams=bigrams, min_length=min_length)
+    ids, lengths = map(torch.from_numpy, encoding.encode(train.texts))
     targets = torch.as_tensor(train.labels)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
     criterion = nn.BCEWithLogitsLoss() if name != "question-type" else nn.CrossEntropyLoss()
@@ -56,10 +63,9 @@ def train_small(name: str, steps: int = 8, seed: int = 0):
         optimizer.step()
     model.eval()
     kwargs = {"name": name, "task": "question-type" if name == "question-type" else "sentiment",
-              "labels": labels, "bigrams": bigrams, "min_length": min_length,
-              "source_notebook": "tests (fixtures)", "test_accuracy": None, "profile": "test",
-              "notes": "tiny test model trained on the fixtures"}
-    return model, vocab, tokenizer, kwargs, list(test.texts)
+              "labels": labels, "source_notebook": "tests (fixtures)", "test_accuracy": None, "profile": "test",
+              "notes": "tiny test model trained on the fixtures", "provenance": TEST_PROVENANCE}
+    return model, encoding, kwargs, list(test.texts)
 
 
 def build_bundles(root: Path, names=BUNDLE_NAMES) -> Path:
@@ -67,8 +73,8 @@ def build_bundles(root: Path, names=BUNDLE_NAMES) -> Path:
     from helpers.export import export_bundle
 
     for name in names:
-        model, vocab, tokenizer, kwargs, _ = train_small(name)
-        export_bundle(model, vocab, tokenizer, root / name, kwargs)
+        model, encoding, kwargs, _ = train_small(name)
+        export_bundle(model, encoding, root / name, kwargs)
     return root
 
 

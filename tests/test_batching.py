@@ -115,7 +115,7 @@ BATCH = [(torch.tensor([5, 6]), torch.tensor(0)), (torch.tensor([7, 8, 9, 10]), 
 
 
 def test_pad_collate_time_first():
-    ids, lengths, labels = PadCollate(pad_index=PAD)(BATCH)
+    ids, lengths, labels = PadCollate(pad_index=PAD, batch_first=False)(BATCH)
     assert ids.shape == (4, 3)  # [time, batch]
     assert lengths.tolist() == [4, 2, 1] and lengths.dtype == torch.int64 and lengths.device.type == "cpu"
     assert labels.tolist() == [1, 0, 1] and labels.dtype == torch.int64
@@ -125,8 +125,8 @@ def test_pad_collate_time_first():
     assert ids.is_contiguous()
 
 
-def test_pad_collate_batch_first():
-    ids, lengths, labels = PadCollate(pad_index=0, batch_first=True)(BATCH)
+def test_pad_collate_batch_first_by_default():
+    ids, lengths, labels = PadCollate(pad_index=0)(BATCH)
     assert ids.shape == (3, 4)
     assert ids.tolist() == [[7, 8, 9, 10], [5, 6, 0, 0], [11, 0, 0, 0]]
 
@@ -144,7 +144,7 @@ def test_pad_collate_min_length_pads_a_one_word_review():
 
 
 def test_pad_collate_works_with_pack_padded_sequence():
-    ids, lengths, _ = PadCollate(pad_index=PAD)(BATCH)
+    ids, lengths, _ = PadCollate(pad_index=PAD, batch_first=False)(BATCH)
     embedded = torch.nn.Embedding(20, 3, padding_idx=PAD)(ids)
     packed = torch.nn.utils.rnn.pack_padded_sequence(embedded, lengths)  # needs sorted CPU int64 lengths
     assert packed.data.shape == (7, 3)
@@ -156,12 +156,24 @@ def test_make_loader_bucketed_and_plain():
     sequences = [[2 + i] * (1 + i % 17) for i in range(200)]
     dataset = SequenceDataset.from_lists(sequences, [i % 2 for i in range(200)])
     seen = []
-    for ids, lengths, labels in make_loader(dataset, 32, pad_index=PAD, batch_first=True, seed=3):
+    for ids, lengths, labels in make_loader(dataset, 32, PadCollate(PAD), seed=3):
         assert ids.shape[0] == lengths.shape[0] == labels.shape[0] <= 32
         assert ids.shape[1] == lengths.max()
         seen += [row[0].item() - 2 for row in ids]
     assert sorted(seen) == list(range(200))
-    plain = list(make_loader(dataset, 50, pad_index=PAD, shuffle=False, bucket=False))
+    plain = list(make_loader(dataset, 50, PadCollate(PAD, batch_first=False), shuffle=False, bucket=False))
     assert len(plain) == 4 and plain[0][0].shape[1] == 50  # time first
     first_batch_ids = sorted(int(col[0]) - 2 for col in plain[0][0].t())
     assert first_batch_ids == list(range(50))
+
+
+def test_pad_collate_for_an_encoding_pads_as_the_encoding_does():
+    from helpers.encoding import TextEncoding
+    from helpers.text import Tokenizer, Vocab
+
+    vocab = Vocab(["<unk>", "x", "<pad>", *(f"t{i}" for i in range(3, 12))])   # <pad> is 2 here
+    collate = PadCollate.for_encoding(TextEncoding(Tokenizer(), vocab, min_length=5, batch_first=False), max_length=3)
+    assert (collate.pad_index, collate.min_length, collate.batch_first, collate.max_length) == (2, 5, False, 3)
+    ids, lengths, _ = collate(BATCH)
+    assert ids.shape == (5, 3) and lengths.tolist() == [3, 2, 1]
+    assert ids[:, 0].tolist() == [7, 8, 9, 2, 2]

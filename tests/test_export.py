@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,28 +30,29 @@ def fixture_reviews():
 def test_onnx_matches_torch(name, tmp_path, fixture_reviews):
     from helpers.export import check_parity, export_bundle
 
-    model, vocab, tokenizer, kwargs, test_texts = train_small(name)
+    model, encoding, kwargs, test_texts = train_small(name)
     texts = fixture_reviews if name != "question-type" else test_texts[:100]
     assert len(texts) == 100
-    bundle = export_bundle(model, vocab, tokenizer, tmp_path / name, kwargs)
-    worst = check_parity(model, bundle, texts, atol=1e-5)
+    bundle = export_bundle(model, encoding, tmp_path / name, kwargs)
+    worst = check_parity(model, encoding, bundle, texts, atol=1e-5)
     assert worst <= 1e-5
     # batch of one (no padding) and single short inputs agree too
-    assert check_parity(model, bundle, ["Awful!", "ok", "a"], batch_size=1) <= 1e-5
+    assert check_parity(model, encoding, bundle, ["Awful!", "ok", "a"], batch_size=1) <= 1e-5
 
 
 def test_random_init_cnn_parity_on_reviews(tmp_path, fixture_reviews):
     """Untrained (random) weights: parity is about the export, not the training."""
+    from helpers.encoding import TextEncoding
     from helpers.export import BundleInfo, check_parity, export_bundle
     from helpers.models import CNN
     from helpers.text import Tokenizer, Vocab
 
     tokenizer = Tokenizer()
-    vocab = Vocab.build(tokenizer(text) for text in fixture_reviews)
-    model = CNN(len(vocab), 32, 10, [3, 4, 5], 1, 0.5, vocab.pad_index).eval()
-    bundle = export_bundle(model, vocab, tokenizer, tmp_path / "cnn",
-                           BundleInfo(name="cnn", task="sentiment", labels=["neg", "pos"], min_length=5))
-    assert check_parity(model, bundle, fixture_reviews) <= 1e-5
+    encoding = TextEncoding(tokenizer, Vocab.build(tokenizer(text) for text in fixture_reviews), min_length=5)
+    model = CNN(len(encoding.vocab), 32, 10, [3, 4, 5], 1, 0.5, encoding.vocab.pad_index).eval()
+    bundle = export_bundle(model, encoding, tmp_path / "cnn",
+                           BundleInfo(name="cnn", task="sentiment", labels=["neg", "pos"]))
+    assert check_parity(model, encoding, bundle, fixture_reviews) <= 1e-5
 
 
 def test_bundle_contents(tmp_path):
@@ -58,8 +60,10 @@ def test_bundle_contents(tmp_path):
     from helpers.files import sha256_file
     from helpers.text import Vocab
 
-    model, vocab, tokenizer, kwargs, _ = train_small("sentiment")
-    bundle = export_bundle(model, vocab, tokenizer, tmp_path / "b", {**kwargs, "test_accuracy": 0.5})
+    from deploy_support import TEST_PROVENANCE
+
+    model, encoding, kwargs, _ = train_small("sentiment")
+    bundle = export_bundle(model, encoding, tmp_path / "b", {**kwargs, "test_accuracy": 0.5})
     assert sorted(p.name for p in bundle.iterdir()) == ["meta.json", "model.onnx", "tokenizer.json", "vocab.json"]
     meta = read_bundle_meta(bundle)
     assert meta["task"] == "sentiment" and meta["labels"] == ["neg", "pos"]
@@ -67,10 +71,14 @@ def test_bundle_contents(tmp_path):
     assert meta["tokenizer"]["bigrams"] is True and meta["tokenizer"]["min_length"] == 1
     assert meta["tokenizer"]["kind"] == "spacy-blank"
     assert meta["test_accuracy"] == 0.5 and meta["source_notebook"] == "tests (fixtures)"
-    assert meta["created_at"] and meta["git_commit"] and meta["version"].endswith(meta["files"]["model.onnx"][:8])
+    assert meta["created_at"] and meta["version"].endswith(meta["files"]["model.onnx"][:8])
+    # provenance is what the caller passed, as it was, where the export used to compute it
+    assert list(meta)[-4:] == ["created_at", "git_commit", "torch_version", "onnx_version"]
+    assert {key: meta[key] for key in TEST_PROVENANCE} == TEST_PROVENANCE
+    assert meta["tokenizer"] == encoding.settings() == json.loads((bundle / "tokenizer.json").read_text())
     for file, digest in meta["files"].items():
         assert sha256_file(bundle / file) == digest
-    assert Vocab.load(bundle / "vocab.json").itos == vocab.itos
+    assert Vocab.load(bundle / "vocab.json").itos == encoding.vocab.itos
     for path in bundle.iterdir():  # nothing pickled: JSON files parse, the model is ONNX protobuf
         data = path.read_bytes()
         assert not data.startswith(b"\x80"), f"{path.name} looks like a pickle"
@@ -89,8 +97,8 @@ def test_bundle_contents(tmp_path):
 def test_tampered_bundle_is_rejected(tmp_path):
     from helpers.export import export_bundle, read_bundle_meta
 
-    model, vocab, tokenizer, kwargs, _ = train_small("question-type")
-    bundle = export_bundle(model, vocab, tokenizer, tmp_path / "q", kwargs)
+    model, encoding, kwargs, _ = train_small("question-type")
+    bundle = export_bundle(model, encoding, tmp_path / "q", kwargs)
     (bundle / "vocab.json").write_text((bundle / "vocab.json").read_text().replace("<unk>", "<UNK>", 1))
     with pytest.raises(ValueError, match="sha256 of vocab.json"):
         read_bundle_meta(bundle)
@@ -102,13 +110,38 @@ def test_tampered_bundle_is_rejected(tmp_path):
 def test_wrong_output_count_is_refused_and_leaves_nothing(tmp_path):
     from helpers.export import export_bundle
 
-    model, vocab, tokenizer, kwargs, _ = train_small("question-type")
+    from dataclasses import replace
+
+    model, encoding, kwargs, _ = train_small("question-type")
     with pytest.raises(ValueError, match="output"):
-        export_bundle(model, vocab, tokenizer, tmp_path / "bad", {**kwargs, "task": "sentiment"})
+        export_bundle(model, encoding, tmp_path / "bad", {**kwargs, "task": "sentiment"})
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ValueError, match="unknown task"):
-        export_bundle(model, vocab, tokenizer, tmp_path / "bad", {**kwargs, "task": "topic"})
+        export_bundle(model, encoding, tmp_path / "bad", {**kwargs, "task": "topic"})
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match=r"reads ids \[batch, time\]"):
+        export_bundle(model, replace(encoding, batch_first=False), tmp_path / "bad", kwargs)
+    with pytest.raises(ValueError, match="provenance cannot set meta.json's own keys files, name"):
+        export_bundle(model, encoding, tmp_path / "bad", {**kwargs, "provenance": {"name": "x", "files": {}}})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parity_check_refuses_a_bundle_encoded_otherwise(tmp_path):
+    """The model's encoding and the bundle's must be the same; the message names every setting that differs."""
+    from dataclasses import replace
+
+    from helpers.export import check_parity, export_bundle
+    from helpers.text import Tokenizer, Vocab
+
+    model, encoding, kwargs, texts = train_small("question-type")
+    bundle = export_bundle(model, encoding, tmp_path / "q", kwargs)
+    assert check_parity(model, encoding, bundle, texts[:10]) <= 1e-5
+    others = [(replace(encoding, min_length=5, bigrams=True), "(bigrams, min_length differ)"),
+              (replace(encoding, tokenizer=Tokenizer(lowercase=True)), "(lowercase differ)"),
+              (encoding.with_vocab(Vocab(encoding.vocab.itos[:-1])), "(vocab differ)")]
+    for other, fragment in others:
+        with pytest.raises(AssertionError, match=re.escape(fragment)):
+            check_parity(model, other, bundle, texts[:10])
 
 
 def test_a_students_own_model_class_exports(tmp_path, fixture_reviews):
@@ -116,6 +149,7 @@ def test_a_students_own_model_class_exports(tmp_path, fixture_reviews):
     import torch
     from torch import nn
 
+    from helpers.encoding import TextEncoding
     from helpers.export import BundleInfo, check_parity, export_bundle, output_count
     from helpers.models import length_mask
     from helpers.text import Tokenizer, Vocab
@@ -132,16 +166,18 @@ def test_a_students_own_model_class_exports(tmp_path, fixture_reviews):
 
     tokenizer = Tokenizer()
     vocab = Vocab.build(tokenizer(text) for text in fixture_reviews)
+    encoding = TextEncoding(tokenizer, vocab)
     torch.manual_seed(0)
     model = MeanThenMLP(len(vocab), vocab.pad_index, 1).train()
     assert output_count(model) == 1 and model.training          # its training mode is left alone
-    bundle = export_bundle(model, vocab, tokenizer, tmp_path / "mine",
+    bundle = export_bundle(model, encoding, tmp_path / "mine",
                            BundleInfo("mine", "sentiment", ["neg", "pos"]), check_texts=fixture_reviews[:20])
-    assert json.loads((bundle / "meta.json").read_text())["architecture"] == "MeanThenMLP"
-    assert check_parity(model, bundle, fixture_reviews) <= 1e-5
+    meta = json.loads((bundle / "meta.json").read_text())
+    assert meta["architecture"] == "MeanThenMLP" and "git_commit" not in meta   # no provenance given, none made up
+    assert check_parity(model, encoding, bundle, fixture_reviews) <= 1e-5
     three = MeanThenMLP(len(vocab), vocab.pad_index, 3)
     with pytest.raises(ValueError, match="needs 2 output"):
-        export_bundle(three, vocab, tokenizer, tmp_path / "q", BundleInfo("q", "question-type", ["a", "b"]))
+        export_bundle(three, encoding, tmp_path / "q", BundleInfo("q", "question-type", ["a", "b"]))
 
 
 def off_unless_float32_on_cpu(inner):
@@ -177,13 +213,14 @@ def test_parity_is_checked_against_the_float32_cpu_graph_and_leaves_the_model_al
     import onnxruntime
     import torch
 
+    from helpers.encoding import TextEncoding
     from helpers.export import BundleInfo, check_parity, export_bundle
     from helpers.models import CNN
     from helpers.text import Tokenizer, Vocab
-    from helpers.training import encode_texts
 
     tokenizer = Tokenizer()
     vocab = Vocab.build(tokenizer(text) for text in fixture_reviews)
+    encoding = TextEncoding(tokenizer, vocab, min_length=5)
     torch.manual_seed(0)
     model = off_unless_float32_on_cpu(CNN(len(vocab), 32, 10, [3, 4, 5], 1, 0.5, vocab.pad_index))
     if left_in != "autocast":
@@ -193,22 +230,21 @@ def test_parity_is_checked_against_the_float32_cpu_graph_and_leaves_the_model_al
     before = {name: value.clone() for name, value in model.state_dict().items()}
     inside = torch.autocast("cpu", dtype=torch.bfloat16) if left_in == "autocast" else contextlib.nullcontext()
     with inside:
-        bundle = export_bundle(model, vocab, tokenizer, tmp_path / "cnn",
-                               BundleInfo("cnn", "sentiment", ["neg", "pos"], min_length=5),
+        bundle = export_bundle(model, encoding, tmp_path / "cnn", BundleInfo("cnn", "sentiment", ["neg", "pos"]),
                                check_texts=fixture_reviews[:20])
-        worst = check_parity(model, bundle, fixture_reviews)
+        worst = check_parity(model, encoding, bundle, fixture_reviews)
         # what the check compared before: the model as it is, which is 1e-4 away from the graph
         session = onnxruntime.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"])
-        ids, lengths = encode_texts(fixture_reviews[:20], tokenizer, vocab, min_length=5)
+        ids, lengths = encoding.encode(fixture_reviews[:20])
         model.eval()
         with torch.inference_mode():
-            own = model(ids, lengths).float().numpy()
+            own = model(torch.from_numpy(ids), torch.from_numpy(lengths)).float().numpy()
         model.train()
-    graph = session.run(["logits"], {"ids": ids.numpy(), "lengths": lengths.numpy()})[0]
+    graph = session.run(["logits"], {"ids": ids, "lengths": lengths})[0]
     assert np.abs(own - graph).max() > 5e-5 and worst <= 1e-5
     assert model.training and model.inner.fc.weight.dtype == dtype and model.inner.fc.weight.device.type == "cpu"
     assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
     with torch.no_grad():
         model.inner.fc.bias += 1e-3          # weights changed after the export: a real mismatch
     with pytest.raises(AssertionError, match="ONNX Runtime and torch differ by"):
-        check_parity(model, bundle, fixture_reviews)
+        check_parity(model, encoding, bundle, fixture_reviews)

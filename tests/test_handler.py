@@ -284,7 +284,8 @@ def test_texts_over_the_token_cap_are_truncated(handler):
                        body_of(function(http_event("POST", {"text": head}), None))["prediction"])
         assert long == short
     model = handler.get_model("sentiment")
-    assert model.tokenizer.max_tokens == cap and len(model.tokenizer(head + tail)) == cap
+    tokenizer = model.encoding.tokenizer
+    assert tokenizer.max_tokens == cap and len(tokenizer(head + tail)) == cap
 
 
 def test_sub_batches_cover_every_row_once_within_the_budget():
@@ -309,7 +310,7 @@ def test_split_batch_equals_the_unsplit_run(handler, monkeypatch, name):
     texts = ["Great.", "a", "Terrible acting and a boring plot. " * 60, "What is the capital of France?",
              "An ok film, " * 400, "!" * 500] * 10
     model = handler.get_model(name)
-    ids, lengths = model.encode(texts)
+    ids, lengths = model.encoding.encode(texts)
     whole = model.session.run(["logits"], {"ids": ids, "lengths": lengths})[0]
     session, runs = model.session, []
 
@@ -329,10 +330,10 @@ def test_spacy_string_table_is_bounded(handler, monkeypatch):
     model = handler.get_model("sentiment")
     monkeypatch.setattr(handler, "MAX_TOKENIZER_STRINGS", 5000)
     texts = [" ".join(f"w{i}x{j}" for j in range(2000)) for i in range(2)] + ["A fine film"]  # 4,000 new words
-    before = model.tokenizer._tokenizer()
+    before = model.encoding.tokenizer._tokenizer()
     first = body_of(handler.sentiment(http_event("POST", {"texts": texts}), None))["predictions"]
-    assert model.tokenizer._tokenizer() is not before
-    assert model.tokenizer.known_strings < 5000
+    assert model.encoding.tokenizer._tokenizer() is not before
+    assert model.encoding.tokenizer.known_strings < 5000
     assert body_of(handler.sentiment(http_event("POST", {"texts": texts}), None))["predictions"] == first
 
 
@@ -637,7 +638,7 @@ def test_bundles_that_cannot_answer_fail_the_health_check(handler, models_dir, t
 def test_the_committed_bundles_pass_the_meaning_checks(handler, models_dir):
     for name in ("sentiment", "sentiment-cnn", "question-type"):
         model = handler.Model(models_dir / name)
-        assert model.session.get_outputs()[0].name == "logits" and model.tokenizer.bounded_suffix_search
+        assert model.session.get_outputs()[0].name == "logits" and model.encoding.tokenizer.bounded_suffix_search
 
 
 def test_without_a_bounded_suffix_search_the_bundle_is_refused(handler, bundle_copy, monkeypatch):
@@ -798,18 +799,15 @@ def test_s3_uri_without_bucket_means_the_packaged_bundle(handler, monkeypatch):
 
 
 def training_batch(dataset, model):
-    """The one batch training's loaders make of `dataset` (helpers.batching.loaders_for: a SequenceDataset of
-    TokenizedCorpus.encode, PadCollate), bigrams added as lesson 3 adds them. Labels are replaced by the row
-    numbers, so the batch says which text each of its (length-sorted) rows is."""
+    """The one batch training's loaders make of `dataset` (helpers.batching.loaders_for with the served model's
+    encoding, which adds the bigrams itself). Labels are replaced by the row numbers, so the batch says which
+    text each of its (length-sorted) rows is."""
     from dataclasses import replace
 
     from helpers.batching import loaders_for
 
-    if model.bigrams:
-        dataset = replace(dataset, tokens=dataset.tokens.with_bigrams())
     dataset = replace(dataset, labels=np.arange(len(dataset)))
-    loader = loaders_for({"test": dataset}, model.vocab, len(dataset), batch_first=True,
-                         min_length=model.min_length)["test"]
+    loader = loaders_for({"test": dataset}, model.encoding, len(dataset))["test"]
     (ids, lengths, rows), = list(loader)
     return ids.numpy(), lengths.numpy(), rows.numpy()
 
@@ -828,18 +826,18 @@ def test_handler_encoding_matches_training_batches(handler, name):
 
     model = handler.get_model(name)
     load = load_trec if name == "question-type" else load_imdb
-    real = load(model.tokenizer, FIXTURE_DATA, workers=1)["test"]
-    short = tokenize_dataset(TextDataset(SHORT_INPUTS, np.zeros(len(SHORT_INPUTS)), ["any"]), model.tokenizer,
+    real = load(model.encoding.tokenizer, FIXTURE_DATA, workers=1)["test"]
+    short = tokenize_dataset(TextDataset(SHORT_INPUTS, np.zeros(len(SHORT_INPUTS)), ["any"]), model.encoding.tokenizer,
                              workers=1)
     assert len(real) >= 100
     if name != "question-type":
         assert max(real.tokens.lengths()) > 500  # long reviews too
     for dataset in (real, short):
-        ids, lengths = model.encode(dataset.texts)
+        ids, lengths = model.encoding.encode(dataset.texts)
         expected_ids, expected_lengths, rows = training_batch(dataset, model)
         np.testing.assert_array_equal(lengths[rows], expected_lengths)
         np.testing.assert_array_equal(ids[rows], expected_ids)
-    assert ids.shape[1] >= model.min_length
+    assert ids.shape[1] >= model.encoding.min_length
 
 
 def test_handler_imports_no_torch(models_dir):

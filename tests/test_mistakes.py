@@ -3,8 +3,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from helpers.batching import SequenceDataset, make_loader
-from helpers.training import most_confident_mistakes
+from helpers.corpus import TokenizedCorpus
+from helpers.data import TextDataset
+from helpers.encoding import TextEncoding
+from helpers.inference import most_confident_mistakes
+from helpers.text import Tokenizer, Vocab
 
 
 class FirstToken(nn.Module):
@@ -20,18 +23,21 @@ class FirstToken(nn.Module):
 
 
 def data():
-    # Different lengths so that the loader's longest-first order differs from the texts' order.
+    """(time-first encoding, tokenized dataset): the token `t<i>` has the id i, "t1" is `<pad>`'s id."""
+    vocab = Vocab(["<unk>", "<pad>", *(f"t{i}" for i in range(2, 20))])
+    # Different lengths so that the longest-first order differs from the texts' order.
     firsts = [14, 3, 11, 7, 18, 1, 9, 12]
     labels = [0, 0, 1, 1, 0, 1, 0, 1]       # wrong: first tokens 14, 7, 18 and 1
     sequences = [[first] + [5] * (index % 4) for index, first in enumerate(firsts)]
-    texts = [f"text {index}" for index in range(len(firsts))]
-    loader = make_loader(SequenceDataset.from_lists(sequences, labels), batch_size=3, pad_index=1, shuffle=False)
-    return loader, texts
+    offsets = np.cumsum([0, *map(len, sequences)])
+    tokens = TokenizedCorpus(vocab.itos, np.concatenate(sequences).astype(np.int32), offsets)
+    dataset = TextDataset([f"text {index}" for index in range(len(firsts))], labels, ["neg", "pos"], tokens)
+    return TextEncoding(Tokenizer(), vocab, batch_first=False), dataset
 
 
 def test_binary_mistakes_most_confident_first_with_their_texts():
-    loader, texts = data()
-    mistakes = most_confident_mistakes(FirstToken(), loader, texts, batch_size=3, k=3)
+    encoding, dataset = data()
+    mistakes = most_confident_mistakes(FirstToken(), encoding, dataset, batch_size=3, k=3)
     assert [m["index"] for m in mistakes] == [5, 4, 0]          # first tokens 1, 18, 14: |logit| 9, 8, 4
     assert [m["text"] for m in mistakes] == ["text 5", "text 4", "text 0"]
     assert [(m["label"], m["predicted"]) for m in mistakes] == [(1, 0), (0, 1), (0, 1)]
@@ -39,7 +45,7 @@ def test_binary_mistakes_most_confident_first_with_their_texts():
 
 
 def test_multi_class_mistakes_use_the_predicted_class_probability():
-    loader, texts = data()
-    mistakes = most_confident_mistakes(FirstToken(classes=2), loader, texts, k=10)
+    encoding, dataset = data()
+    mistakes = most_confident_mistakes(FirstToken(classes=2), encoding, dataset, k=10)
     assert [m["index"] for m in mistakes] == [5, 4, 0, 3]      # all wrong ones, most confident first
     assert all(0.5 < m["confidence"] <= 1 for m in mistakes)

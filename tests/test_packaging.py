@@ -59,8 +59,8 @@ def test_package_contents(package):
     top = {path.name for path in unzipped.iterdir()}
     assert {"handler.py", "helpers", "models", "onnxruntime", "numpy", "spacy"} <= top
     assert not {"torch", "boto3", "botocore", "node_modules", "website", "tests", "notebooks"} & top
-    assert sorted(p.name for p in (unzipped / "helpers").iterdir()) == ["__init__.py", "bundle.py", "files.py",
-                                                                         "text.py"]
+    assert sorted(p.name for p in (unzipped / "helpers").iterdir()) == ["__init__.py", "bundle.py", "encoding.py",
+                                                                         "files.py", "text.py"]
     assert sorted(p.name for p in (unzipped / "models").iterdir()) == ["question-type", "sentiment"]
     for name in ("sentiment", "question-type"):
         meta = json.loads((unzipped / "models" / name / "meta.json").read_text())
