@@ -39,8 +39,11 @@ from helpers.batching import feature_loaders  # noqa: E402
 from helpers.encoders import load_encoder  # noqa: E402
 from helpers.features import encode_cached  # noqa: E402
 from helpers.models import GRUHead  # noqa: E402
+from helpers.hardware import describe_hardware, hardware_summary  # noqa: E402
+from helpers.precision import training_precision  # noqa: E402
+from helpers.reproducibility import set_seed  # noqa: E402
 from helpers.results import git_commit  # noqa: E402
-from helpers.training import describe_hardware, hardware_summary, run_epoch, set_seed, training_precision  # noqa: E402
+from helpers.training import run_epoch  # noqa: E402
 
 FULL = {"train": 17_500, "valid": 7_500, "test": 25_000}
 
@@ -141,7 +144,7 @@ def main(argv=None) -> int:
                  "this machine did under its current load; 'cpu_seconds' counts only this process's CPU time "
                  "(on an otherwise idle machine with N threads, wall is roughly cpu_seconds / N to cpu_seconds)."),
         "python": platform.python_version(), "torch": torch.__version__,
-        "git_commit": git_commit(),
+        "git_commit": git_commit(REPO_ROOT),
         "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

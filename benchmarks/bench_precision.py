@@ -26,8 +26,21 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+from torch import nn
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+
+from helpers.batching import loaders_for  # noqa: E402
+from helpers.data import load_imdb, stratified_split  # noqa: E402
+from helpers.hardware import describe_hardware, hardware_summary  # noqa: E402
+from helpers.models import BiLSTM  # noqa: E402
+from helpers.reproducibility import make_reproducible  # noqa: E402
+from helpers.results import git_commit  # noqa: E402
+from helpers.text import Tokenizer, Vocab  # noqa: E402
+from helpers.training import run_epoch  # noqa: E402
+from helpers.vectors import embedding_matrix, load_glove  # noqa: E402
 
 SETTINGS = {"fp32": ("fp32", {}), "bf16": ("bf16", {}),
             "bf16-emulated": ("bf16", {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"})}
@@ -35,16 +48,6 @@ SETTINGS = {"fp32": ("fp32", {}), "bf16": ("bf16", {}),
 
 def one_epoch(data_dir: str, precision: str, seed: int = 1234) -> dict:
     """Lesson 2's set-up, then one timed training epoch in `precision`."""
-    import torch
-    from torch import nn
-
-    from helpers.batching import loaders_for
-    from helpers.data import load_imdb, stratified_split
-    from helpers.models import BiLSTM
-    from helpers.text import Tokenizer, Vocab
-    from helpers.training import describe_hardware, hardware_summary, make_reproducible, run_epoch
-    from helpers.vectors import embedding_matrix, load_glove
-
     make_reproducible(seed, threads=os.cpu_count())
     imdb = load_imdb(Tokenizer(), data_dir)
     train_data, _ = stratified_split(imdb["train"], valid_fraction=0.3, seed=seed)
@@ -78,14 +81,12 @@ def main() -> None:
     for name in args.settings.split(","):
         precision, extra_env = SETTINGS[name]
         process = subprocess.run([sys.executable, __file__, "--data-dir", args.data_dir, "--child", precision],
-                                 env={**os.environ, **extra_env, "SENTIMENT_PROGRESS": "0"},
+                                 env={**os.environ, **extra_env},
                                  capture_output=True, text=True, check=True)
         rows[name] = {**json.loads(process.stdout.strip().splitlines()[-1]), "environment": extra_env}
         print(f"{name:14s} {rows[name]['epoch_seconds']:7.1f} s  train loss {rows[name]['train_loss']}", flush=True)
     print(rows[next(iter(rows))]["hardware"])
     if args.out:
-        from helpers.results import git_commit
-
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"git_commit": git_commit(REPO_ROOT), "settings": rows}, indent=2) + "\n",
                             encoding="utf-8")

@@ -55,7 +55,7 @@ def default_jobs(cores: int) -> int:
 
 def environment() -> dict:
     """What the table's heading names: GPU (or None), compute capability, torch, CUDA and Python versions."""
-    import torch
+    import torch   # deferred: only the heading needs torch; the runs are separate processes
 
     info = {"gpu": None, "compute_capability": None, "torch": torch.__version__, "cuda": torch.version.cuda,
             "python": platform.python_version()}

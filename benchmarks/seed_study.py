@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import matplotlib
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
@@ -91,8 +93,7 @@ def main(argv=None) -> dict:
     # resolved before the cells run in the notebooks' folder: a relative --out is the caller's
     out = Path(args.out).resolve() if args.out else REPO_ROOT / "results" / "benchmarks" / f"seeds_{lesson.stem}.json"
 
-    import matplotlib
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")   # the cells' plots go to files, never to a window
     parameters, cells = code_cells(lesson.path)
     caller_dir = Path.cwd()
     os.chdir(lesson.path.parent)
@@ -115,7 +116,7 @@ def main(argv=None) -> dict:
     result = {
         "benchmark": f"seed study: {lesson.stem}, full profile, one run of the notebook's code per seed",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": git_commit(), "platform": platform.platform(), "data_dir": str(data_dir),
+        "commit": git_commit(REPO_ROOT), "platform": platform.platform(), "data_dir": str(data_dir),
         "published_accuracy": lesson.published_accuracy, "seeds": seeds, "runs": runs, "summary": summary,
         "at_or_above_published": sum(100 * run["test_accuracy"] >= lesson.published_accuracy for run in runs),
     }

@@ -6,6 +6,10 @@
   this module loads what it is given.
 * `tokenize_texts`, `pad_ids`: WordPiece ids `[CLS] ... [SEP]` cut to a maximum length (the
   first tokens, or head and tail: `keep_head_and_tail`).
+* `transformer_layers`, `lower_layers`: a BERT-like encoder's layer stack, and its hidden states
+  after its first k layers (what `helpers.features` caches: the last layer for lesson 6, a lower
+  one for appendix C, whose `helpers.fine_tuning` trains the layers above it);
+  `training_attention`: the attention kernel those layers run in while gradients are recorded.
 * `predict_sentiment`: raw text -> probabilities through a `BERTGRUSentiment`
   (`helpers.models`), by `helpers.training.probabilities` like every other lesson.
 
@@ -24,8 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .files import DataError
+from .models import length_mask
+from .progress import progress
 from .text import pad_sequences, remove_html_breaks
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
@@ -91,7 +98,7 @@ class Encoder:
 @contextlib.contextmanager
 def _quiet_transformers():
     """No weight-loading progress bars or info chatter in the notebooks' output."""
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as hf_logging   # deferred: transformers takes seconds to import
 
     enabled = hf_logging.is_progress_bar_enabled()
     verbosity = hf_logging.get_verbosity()
@@ -107,8 +114,8 @@ def _quiet_transformers():
 
 def _hub_reachable(timeout: float = 5.0) -> bool:
     """Whether the Hugging Face endpoint answers at all (one request, no retries)."""
-    from huggingface_hub import constants
-    from huggingface_hub.utils import get_session
+    from huggingface_hub import constants   # deferred: only a model from the hub needs huggingface_hub
+    from huggingface_hub.utils import get_session   # deferred: as above
 
     try:
         get_session().head(constants.ENDPOINT, timeout=timeout)
@@ -138,7 +145,7 @@ def _content_identity(folder: Path, names: Sequence[str]) -> dict:
 
 def _load_folder(folder: Path):
     """(tokenizer, model, source, identity) of a local model folder, never touching the network."""
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoTokenizer   # deferred: seconds to import
 
     if not (folder / "config.json").is_file():
         raise TransformerError(f"{folder} has no config.json: not a Hugging Face model folder")
@@ -163,8 +170,8 @@ def _load_folder(folder: Path):
 
 def _load_hub(name: str, cache_dir):
     """(tokenizer, model, "hub", identity) of a hub model: downloaded once, or from the cache offline."""
-    from huggingface_hub import constants, try_to_load_from_cache
-    from transformers import AutoModel, AutoTokenizer
+    from huggingface_hub import constants, try_to_load_from_cache   # deferred: only a hub model needs it
+    from transformers import AutoModel, AutoTokenizer   # deferred: seconds to import
 
     try:
         cached = isinstance(try_to_load_from_cache(name, "config.json", cache_dir=cache_dir), str)
@@ -227,8 +234,6 @@ def tokenize_texts(tokenizer, texts: Sequence[str], max_length: int, chunk: int 
     `head_tokens` None keeps a long text's first tokens (lesson 6); a number keeps its first
     `head_tokens` and its last `max_length - 2 - head_tokens` tokens (`keep_head_and_tail`).
     """
-    from .progress import progress
-
     if head_tokens is not None and not 0 <= head_tokens <= max_length - 2:
         raise ValueError(f"head_tokens must be between 0 and max_length - 2 ({max_length - 2}), not {head_tokens}")
     ids = []
@@ -251,6 +256,60 @@ def pad_ids(sequences: Sequence, pad_index: int) -> tuple[torch.Tensor, torch.Te
     """(ids LongTensor [batch, time] padded with `pad_index`, lengths int64 [batch])."""
     ids, lengths = pad_sequences(sequences, pad_index)
     return torch.from_numpy(ids), torch.from_numpy(lengths)
+
+
+def transformer_layers(model: nn.Module) -> nn.ModuleList:
+    """The layer stack of a BERT-like Hugging Face encoder (`model.embeddings`, `model.encoder.layer`)."""
+    layers = getattr(getattr(model, "encoder", None), "layer", None)
+    if not isinstance(layers, nn.ModuleList) or not hasattr(model, "embeddings"):
+        raise ValueError(f"{type(model).__name__} is not a BERT-like encoder (embeddings, then encoder.layer): "
+                         "fine-tuning on cached layers supports BERT's architecture (bert-base-uncased, "
+                         "all-MiniLM-L6-v2, the tiny test BERT)")
+    return layers
+
+
+def _attention_mask(config, hidden: torch.Tensor, lengths: torch.Tensor):
+    """The attention mask `config`'s attention implementation expects, hiding everything past each length."""
+    # deferred: transformers takes seconds to import; only a pass through the layers needs it
+    from transformers.masking_utils import create_bidirectional_mask
+
+    real = length_mask(lengths.to(hidden.device), hidden.shape[1]).long()
+    return create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=real)
+
+
+def training_attention(device):
+    """The context the layers run in on `device`: while gradients are recorded on a CUDA GPU with torch's
+    deterministic algorithms on (every lesson run has them), SDPA's math kernel, whose backward pass is
+    plain matrix products; else nothing (torch's own choice).
+
+    Why: with a padding mask, torch picks its memory-efficient attention kernel on a GPU, whose backward
+    pass adds gradients in a varying order, so two runs would differ and torch warns about it in the
+    notebook's output. The math kernel needs more memory (the [batch, heads, time, time] attention
+    weights are kept for the backward pass) and gives the same numbers every run. Without gradients
+    (the frozen layers, evaluation) the fast kernels are deterministic and stay."""
+    if torch.device(device).type == "cuda" and torch.is_grad_enabled() and torch.are_deterministic_algorithms_enabled():
+        return sdpa_kernel(SDPBackend.MATH)
+    return contextlib.nullcontext()
+
+
+def _run_layers(layers, config, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """`hidden` [batch, time, hidden] through `layers` in turn, padding masked; the same shape back."""
+    mask = _attention_mask(config, hidden, lengths)
+    with training_attention(hidden.device):
+        for layer in layers:
+            output = layer(hidden, mask)
+            hidden = output[0] if isinstance(output, tuple) else output   # older transformers return tuples
+    return hidden
+
+
+def lower_layers(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor, layer: int) -> torch.Tensor:
+    """The encoder's hidden states after its first `layer` layers (0: the embeddings alone), for padded
+    WordPiece ids [batch, time] with `lengths` [batch]: float [batch, time, hidden]. Layer n (all of them)
+    is the encoder's `last_hidden_state`; rows past a review's length are padding."""
+    layers = transformer_layers(model)
+    if not 0 <= layer <= len(layers):
+        raise ValueError(f"layer must be from 0 to {len(layers)}, not {layer}")
+    return _run_layers(layers[:layer], model.config, model.embeddings(input_ids=ids), lengths)
 
 
 def predict_sentiment(model: nn.Module, tokenizer, texts: str | Sequence[str], max_length: int,

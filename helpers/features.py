@@ -5,7 +5,7 @@ computes it once (float16, only the real tokens of each review, one ragged array
 every epoch reads it back as a `FeatureStore` instead of re-running the transformer.
 `time_encoder` times the same pass without storing it. Both run `_run_encoder`, the
 one batch loop. Batches of features for training: `helpers.batching.feature_loader(s)`.
-Appendix C caches the output of a lower layer instead (`layer`, `helpers.fine_tuning`), of
+Appendix C caches the output of a lower layer instead (`layer`, `helpers.encoders.lower_layers`), of
 texts cut to their head and tail (`head_tokens`).
 """
 from __future__ import annotations
@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .encoders import Encoder, pad_ids, tokenize_texts
+from .encoders import Encoder, lower_layers, pad_ids, tokenize_texts
 from .files import DataError, atomic_path
-from .fine_tuning import lower_layers
+from .hardware import describe_hardware, hardware_summary
 from .models import encoder_features
-from .training import autocast, describe_hardware, hardware_summary, training_precision
+from .precision import autocast, training_precision
+from .progress import progress
 
 FEATURE_FORMAT = 1
 
@@ -113,8 +114,6 @@ def _run_encoder(encoder: Encoder, ids: Sequence[np.ndarray], device, precision:
     hidden states, or with `layer` the hidden states after that many layers, the layers above it
     not run) is brought to the CPU as float16 [batch, time, hidden] and given to
     `on_batch(indices, output)` when set. Returns the number of batches."""
-    from .progress import progress
-
     lengths = np.array([len(row) for row in ids], dtype=np.int64)
     batches = _token_batches(lengths, batch_tokens)
     model = encoder.model.to(device).eval()
@@ -146,7 +145,9 @@ def encode_cached(encoder: Encoder, texts: Sequence[str], max_length: int, cache
     CUDA GPUs, no gradients to scale here). The features are the last hidden
     states, or with `layer` the hidden states after that many layers (appendix C). Only real
     tokens are stored, as float16. The entry is written to a temporary folder and renamed
-    into place when complete, so an interrupted run leaves nothing behind.
+    into place when complete, so an interrupted run leaves nothing behind. Its meta.json
+    says how long that took and on which machine (`helpers.hardware.describe_hardware`: the
+    machine that computed the cache, which may not be the one reading it later).
     """
     device = _device_of(encoder, device)
     precision = training_precision(device, precision)

@@ -23,8 +23,9 @@ import threading
 import time
 from pathlib import Path
 
-# Where downloads and prepared caches go when a caller passes no folder. The course layer sets it from
-# SENTIMENT_CACHE_DIR; the tests point it at a temporary folder.
+# Where downloads and prepared caches go when a caller passes no folder (`cache=None`). No module writes it:
+# the course layer passes its run's own folder (SENTIMENT_CACHE_DIR, else this one) as `cache=`; only the
+# tests point it at a temporary folder.
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sentiment-tutorials"
 
 
@@ -318,7 +319,7 @@ def fetch(url: str, sha256: str | None, filename: str, cache: str | os.PathLike 
     writes to a temporary file and moves it into place, so a failed or truncated
     download leaves nothing behind. Raises DataError naming the URL on failure.
     """
-    import pooch  # imported here: only the download path needs it
+    import pooch  # deferred: only the download path needs it
 
     folder = cache_dir(cache) / "downloads"
     try:

@@ -9,38 +9,27 @@ whole encoder is fine-tuned on token ids.
 
 * `default_train_layers`, `first_trained_layer`, `default_head_tokens`: the parameters, checked
   (clear errors for a layer count or a length that cannot work);
-* `lower_layers(model, ids, lengths, layer)`: the embeddings and layers [0, k) on padded ids,
-  what the cache stores;
+* `lower_layers(model, ids, lengths, layer)` (`helpers.encoders`, lesson 6's module, which caches
+  its output): the embeddings and layers [0, k) on padded ids, what the cache stores;
 * `UpperLayersClassifier`: trainable copies of layers [k, n) (and of the embeddings when
   k = 0), masked mean or [CLS] pooling, dropout, linear -> logits;
 * `FineTunedSentiment`: frozen lower layers + the classifier, the whole model on token ids;
 * `ScheduledOptimizer`: an optimizer with gradient clipping and a per-batch learning-rate
   schedule behind the `zero_grad()` / `step()` that lesson 1's loop (`fit`) calls;
-* `training_attention`: on a CUDA GPU, the trained layers' attention runs in SDPA's math kernel,
-  whose backward pass is deterministic.
+* the trained layers run through `helpers.encoders`' layer loop, whose `training_attention` picks
+  SDPA's math kernel on a CUDA GPU: its backward pass is deterministic.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 
 import torch
 from torch import nn
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from .encoders import _run_layers, lower_layers, transformer_layers
 from .models import length_mask
 
 POOLINGS = ("mean", "cls")
-
-
-def transformer_layers(model: nn.Module) -> nn.ModuleList:
-    """The layer stack of a BERT-like Hugging Face encoder (`model.embeddings`, `model.encoder.layer`)."""
-    layers = getattr(getattr(model, "encoder", None), "layer", None)
-    if not isinstance(layers, nn.ModuleList) or not hasattr(model, "embeddings"):
-        raise ValueError(f"{type(model).__name__} is not a BERT-like encoder (embeddings, then encoder.layer): "
-                         "fine-tuning on cached layers supports BERT's architecture (bert-base-uncased, "
-                         "all-MiniLM-L6-v2, the tiny test BERT)")
-    return layers
 
 
 def default_train_layers(n_layers: int, device) -> int:
@@ -68,49 +57,6 @@ def default_head_tokens(max_length: int, model_max_length: int, head_tokens: int
         raise ValueError(f"HEAD_TOKENS must be a whole number from 0 to MAX_LENGTH - 2 ({max_length - 2}), "
                          f"not {head!r}")
     return head
-
-
-def _attention_mask(config, hidden: torch.Tensor, lengths: torch.Tensor):
-    """The attention mask `config`'s attention implementation expects, hiding everything past each length."""
-    from transformers.masking_utils import create_bidirectional_mask
-
-    real = length_mask(lengths.to(hidden.device), hidden.shape[1]).long()
-    return create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=real)
-
-
-def training_attention(device):
-    """The context the layers run in on `device`: while gradients are recorded on a CUDA GPU with torch's
-    deterministic algorithms on (every lesson run has them), SDPA's math kernel, whose backward pass is
-    plain matrix products; else nothing (torch's own choice).
-
-    Why: with a padding mask, torch picks its memory-efficient attention kernel on a GPU, whose backward
-    pass adds gradients in a varying order, so two runs would differ and torch warns about it in the
-    notebook's output. The math kernel needs more memory (the [batch, heads, time, time] attention
-    weights are kept for the backward pass) and gives the same numbers every run. Without gradients
-    (the frozen layers, evaluation) the fast kernels are deterministic and stay."""
-    if torch.device(device).type == "cuda" and torch.is_grad_enabled() and torch.are_deterministic_algorithms_enabled():
-        return sdpa_kernel(SDPBackend.MATH)
-    return contextlib.nullcontext()
-
-
-def _run_layers(layers, config, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """`hidden` [batch, time, hidden] through `layers` in turn, padding masked; the same shape back."""
-    mask = _attention_mask(config, hidden, lengths)
-    with training_attention(hidden.device):
-        for layer in layers:
-            output = layer(hidden, mask)
-            hidden = output[0] if isinstance(output, tuple) else output   # older transformers return tuples
-    return hidden
-
-
-def lower_layers(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor, layer: int) -> torch.Tensor:
-    """The encoder's hidden states after its first `layer` layers (0: the embeddings alone), for padded
-    WordPiece ids [batch, time] with `lengths` [batch]: float [batch, time, hidden]. Layer n (all of them)
-    is the encoder's `last_hidden_state`; rows past a review's length are padding."""
-    layers = transformer_layers(model)
-    if not 0 <= layer <= len(layers):
-        raise ValueError(f"layer must be from 0 to {len(layers)}, not {layer}")
-    return _run_layers(layers[:layer], model.config, model.embeddings(input_ids=ids), lengths)
 
 
 def masked_mean(hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,6 @@ one line per epoch either way.
 """
 from __future__ import annotations
 
-import os
 import sys
 
 from tqdm import tqdm
@@ -19,7 +18,7 @@ def _kernel_request_allows_input() -> bool | None:
     (JupyterLab, Notebook, VS Code, Colab do; papermill, nbclient and nbval execute with `allow_stdin`
     False). None outside a kernel, or when the kernel does not say."""
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython   # deferred: optional, absent outside Jupyter
     except ImportError:
         return None
     kernel = getattr(get_ipython(), "kernel", None)
@@ -35,13 +34,8 @@ def _kernel_request_allows_input() -> bool | None:
 
 
 def interactive(stream=None) -> bool:
-    """True when a person is likely watching the output: a notebook cell run from a front end, or a terminal.
-
-    `SENTIMENT_PROGRESS=0` / `=1` overrides the guess (hide / always show).
-    """
-    forced = os.environ.get("SENTIMENT_PROGRESS")
-    if forced in ("0", "1"):
-        return forced == "1"
+    """True when a person is likely watching the output: a notebook cell run from a front end, or a terminal
+    (`stream`, default stderr, is a tty)."""
     from_kernel = _kernel_request_allows_input()
     if from_kernel is not None:
         return from_kernel

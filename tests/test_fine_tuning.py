@@ -12,16 +12,18 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.backends import cuda
 from transformers import get_linear_schedule_with_warmup
 
 from helpers.batching import feature_loader
-from helpers.encoders import keep_head_and_tail, pad_ids, predict_sentiment, tokenize_texts
+from helpers.encoders import (keep_head_and_tail, lower_layers, pad_ids, predict_sentiment, tokenize_texts,
+                              training_attention)
 from helpers.features import FEATURE_FORMAT, encode_cached, feature_cache_folder, texts_digest
 from helpers.fine_tuning import (FineTunedSentiment, ScheduledOptimizer, UpperLayersClassifier, default_head_tokens,
-                                 default_train_layers, first_trained_layer, lower_layers, masked_mean,
-                                 training_attention)
+                                 default_train_layers, first_trained_layer, masked_mean)
 from helpers.models import count_parameters, encoder_features
-from helpers.training import fit, set_seed
+from helpers.reproducibility import set_seed
+from helpers.training import fit
 from test_transformer import tiny  # noqa: F401  (lesson 6's tiny BERT fixture, shared)
 
 
@@ -231,8 +233,6 @@ def test_scheduled_optimizer_behind_a_gradient_scaler_clips_unscaled_gradients_a
 def test_trained_attention_runs_in_the_math_kernel_on_cuda_only_with_gradients():
     """On a GPU the memory-efficient kernel's backward is not deterministic (torch warns): while gradients are
     recorded there, only SDPA's math kernel may run. The flags are torch's own, readable without a GPU."""
-    from torch.backends import cuda
-
     def kernels():
         return cuda.flash_sdp_enabled(), cuda.mem_efficient_sdp_enabled(), cuda.math_sdp_enabled()
 

@@ -1,8 +1,6 @@
 """helpers.progress: bars only for a person watching (a front end's notebook cell or a terminal)."""
 import io
 
-import pytest
-
 from helpers import progress as progress_module
 from helpers.progress import interactive, progress
 
@@ -10,11 +8,6 @@ from helpers.progress import interactive, progress
 class Terminal(io.StringIO):
     def isatty(self):
         return True
-
-
-@pytest.fixture(autouse=True)
-def no_override(monkeypatch):
-    monkeypatch.delenv("SENTIMENT_PROGRESS", raising=False)
 
 
 def test_outside_a_kernel_a_terminal_is_interactive_and_a_pipe_or_file_is_not(monkeypatch):
@@ -29,13 +22,14 @@ def test_in_a_kernel_the_front_ends_request_decides(monkeypatch):
         assert interactive(Terminal()) is expected
 
 
-def test_the_environment_overrides_the_guess(monkeypatch):
-    monkeypatch.setattr(progress_module, "_kernel_request_allows_input", lambda: True)
-    monkeypatch.setenv("SENTIMENT_PROGRESS", "0")
-    assert not interactive(Terminal())
-    monkeypatch.setattr(progress_module, "_kernel_request_allows_input", lambda: False)
+def test_the_environment_is_not_read(monkeypatch):
+    """A library module takes no orders from environment variables (only the course layer reads them):
+    the old SENTIMENT_PROGRESS override is gone, the kernel's request and the stream alone decide."""
+    monkeypatch.setattr(progress_module, "_kernel_request_allows_input", lambda: None)
     monkeypatch.setenv("SENTIMENT_PROGRESS", "1")
-    assert interactive(io.StringIO())
+    assert not interactive(io.StringIO())
+    monkeypatch.setenv("SENTIMENT_PROGRESS", "0")
+    assert interactive(Terminal())
 
 
 def test_a_batch_run_gets_a_silent_bar_with_the_same_interface(monkeypatch, capsys):

@@ -1,15 +1,14 @@
-"""The precision rule, the hardware record, reproducibility and the training loop's checkpoint rule."""
-import json
-import random
+"""The training loop: lesson 1's epoch in each precision, the checkpoint rule, float16's gradient scaler.
 
-import numpy as np
+(The precision rule itself: test_precision.py; the hardware record: test_hardware.py; seeds:
+test_reproducibility.py.)"""
 import pytest
 import torch
 from torch import nn
 
 from helpers import lessons, training
-from helpers.training import (autocast, cpu_flags, describe_hardware, evaluate, fit, gradient_scaler,
-                              hardware_summary, make_reproducible, native_bf16, training_precision)
+from helpers.precision import AutocastForward, autocast
+from helpers.training import evaluate, fit
 
 
 class Tiny(nn.Module):
@@ -33,89 +32,6 @@ def batches(n=8, seed=0):
         x = torch.randn(16, 3, 4, generator=generator)
         data.append((x, torch.full((16,), 3), (x.mean((1, 2)) > 0).long()))
     return data
-
-
-def test_precision_resolution():
-    assert training_precision("cpu", "fp32") == "fp32"
-    assert training_precision("cpu", "bf16") == "bf16"      # an explicit choice is kept
-    assert training_precision("cpu", "fp16", flags={"avx512_bf16"}) == "fp16"
-    assert training_precision("cuda", "fp16", capability=(9, 0)) == "fp16"   # the fp16 path on a bf16 GPU
-    assert training_precision("cuda", "fp32", capability=(7, 5)) == "fp32"
-    assert training_precision("cpu", flags=set()) == "fp32"
-    assert training_precision("cpu", flags={"avx512f", "amx_bf16"}) == "bf16"
-    with pytest.raises(ValueError, match="precision must be one of 'auto', 'bf16', 'fp16', 'fp32', not 'half'"):
-        training_precision("cpu", "half")
-
-
-def test_the_environment_does_not_choose_the_precision(monkeypatch):
-    monkeypatch.setenv("SENTIMENT_PRECISION", "bf16")   # read by the course layer, never by the library
-    assert training_precision("cpu", flags={"avx512f"}) == "fp32"
-
-
-@pytest.mark.parametrize("capability, expected", [((6, 1), "fp16"),    # P100 class
-                                                  ((7, 0), "fp16"),    # V100
-                                                  ((7, 5), "fp16"),    # T4 (Colab): bf16 only emulated
-                                                  ((8, 0), "bf16"),    # A100
-                                                  ((8, 6), "bf16"),
-                                                  ((9, 0), "bf16")])   # H100, H200
-def test_cuda_trains_in_bf16_from_compute_capability_8_and_in_fp16_below(capability, expected):
-    assert training_precision("cuda", capability=capability) == expected
-
-
-def test_only_fp16_gets_a_gradient_scaler():
-    scaler = gradient_scaler("cpu", "fp16")
-    assert isinstance(scaler, torch.amp.GradScaler) and scaler.is_enabled()
-    assert gradient_scaler("cpu", "bf16") is None and gradient_scaler("cuda", "fp32") is None
-
-
-@pytest.mark.parametrize("flags, expected", [
-    ({"avx2", "avx512f", "avx512bw", "avx512_vnni"}, "fp32"),   # plain AVX512: mkldnn would say yes
-    ({"avx512f", "avx512_bf16"}, "bf16"),
-    ({"avx512f", "amx_tile", "amx_bf16"}, "bf16"),
-    ({"asimd", "bf16"}, "fp32"),                                  # ARM's flag is not one we measured
-    (set(), "fp32")])
-def test_cpu_bf16_needs_amx_or_avx512_bf16(flags, expected):
-    assert training_precision("cpu", flags=flags) == expected
-
-
-def test_cpu_flags_come_from_cpuinfo_and_are_unknown_elsewhere(tmp_path, monkeypatch):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu avx512f avx512_bf16\n\n")
-    assert cpu_flags(cpuinfo) == {"fpu", "avx512f", "avx512_bf16"}
-    assert cpu_flags(tmp_path / "missing") is None                  # macOS, Windows: no /proc/cpuinfo
-    monkeypatch.setattr(training, "cpu_flags", lambda *args: None)
-    assert not native_bf16("cpu")
-    assert training_precision("cpu") == "fp32"                      # unknown flags: float32
-
-
-def test_hardware_record_is_json_and_names_what_decides_the_digits(monkeypatch):
-    monkeypatch.setattr(training, "cpu_flags", lambda *args: {"avx512f", "amx_bf16"})
-    info = describe_hardware("cpu", "bf16")
-    assert json.loads(json.dumps(info)) == info
-    assert info["device"] == "cpu" and info["bf16_flags"] == ["amx_bf16"] and info["native_bf16"] is True
-    assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
-    assert info["threads"] == torch.get_num_threads() and info["precision"] == "bf16"
-    assert torch.__version__.startswith(info["versions"]["torch"])     # "2.13.0" of "2.13.0+cpu"
-    assert {"python", "numpy", "spacy", "transformers", "onnxruntime"} <= set(info["versions"])
-    line = hardware_summary(info)
-    assert "amx_bf16" in line and f"{info['threads']} threads" in line and "bf16" in line
-    monkeypatch.setattr(training, "cpu_flags", lambda *args: None)
-    assert "unknown" in hardware_summary(describe_hardware("cpu", "fp32"))
-
-
-def test_make_reproducible_repeats_every_random_stream():
-    threads = torch.get_num_threads()
-    try:
-        assert make_reproducible(7, threads=1) == {"seed": 7, "threads": 1}
-        assert torch.get_num_threads() == 1 and torch.are_deterministic_algorithms_enabled()
-        first = (random.random(), np.random.rand(), torch.rand(1).item())
-        make_reproducible(7)
-        assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
-        with pytest.raises(ValueError, match="threads"):
-            make_reproducible(7, threads=0)
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(False)
 
 
 def test_bf16_trains_the_forward_pass_and_evaluates_in_fp32():
@@ -188,9 +104,9 @@ def test_fit_trains_in_bf16_through_lesson_1s_epoch(monkeypatch):
     model = Tiny()
     fit(model, batches(), None, torch.optim.SGD(model.parameters(), lr=0.1), nn.BCEWithLogitsLoss(), 2, "cpu",
         precision="bf16")
-    assert seen == [training.AutocastForward] * 2
+    assert seen == [AutocastForward] * 2
     assert model.seen_dtype == torch.bfloat16                  # the forward ran under autocast
-    wrapped = training.AutocastForward(model, "cpu", "bf16")
+    wrapped = AutocastForward(model, "cpu", "bf16")
     assert wrapped(torch.randn(2, 3, 4), None).dtype == torch.float32   # the loss sees float32 logits
 
 
@@ -236,7 +152,7 @@ def test_fp16_trains_on_the_cpu_with_real_autocast_and_a_real_gradient_scaler(mo
 
 def test_lesson_1s_epoch_with_a_scaler_skips_an_overflowing_step_and_takes_the_next():
     torch.manual_seed(0)
-    model = training.AutocastForward(Tiny(), "cpu", "fp16")
+    model = AutocastForward(Tiny(), "cpu", "fp16")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     before = model.model.linear.weight.detach().clone()
     # a scale so large that the loss's gradient overflows float16 (above 65,504): the step is skipped

@@ -19,13 +19,14 @@ from torch import nn
 
 import helpers.features as features_module
 from conftest import REAL_DATA_DIR, REPO_ROOT, entries, leftovers
+from helpers import hardware
 from helpers.batching import FeatureCollate, feature_loader, feature_loaders
 from helpers.encoders import (TransformerError, load_encoder, local_model_dir, pad_ids, predict_sentiment,
                               tokenize_texts)
 from helpers.features import encode_cached, feature_cache_folder, time_encoder
 from helpers.models import BERTGRUSentiment, GRUHead, PackedGRU
+from helpers.precision import training_precision
 from helpers.text import Tokenizer
-from helpers.training import training_precision
 
 from helpers.course import TINY_ENCODER_DIR as TINY_BERT_DIR  # noqa: E402  (shipped in the package)
 
@@ -221,11 +222,9 @@ def test_timing_runs_the_cache_loop_and_counts_its_tokens(tiny, reviews, tmp_cac
 
 
 def test_the_encoder_runs_in_the_training_precision_fp16_included(tiny, reviews, monkeypatch):
-    from helpers import training
-
-    monkeypatch.setattr(training, "cpu_flags", lambda *args: {"avx512f"})
+    monkeypatch.setattr(hardware, "cpu_flags", lambda *args: {"avx512f"})
     assert time_encoder(tiny, reviews[:4], 32)["precision"] == "fp32"
-    monkeypatch.setattr(training, "cpu_flags", lambda *args: {"avx512f", "avx512_bf16"})
+    monkeypatch.setattr(hardware, "cpu_flags", lambda *args: {"avx512f", "avx512_bf16"})
     assert time_encoder(tiny, reviews[:4], 32)["precision"] == "bf16"
     seen = []
     real = features_module.encoder_features
