@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from helpers.batching import loaders_for  # noqa: E402
 from helpers.data import load_imdb, stratified_split  # noqa: E402
+from helpers.encoding import TextEncoding  # noqa: E402
 from helpers.hardware import describe_hardware, hardware_summary  # noqa: E402
 from helpers.models import BiLSTM  # noqa: E402
 from helpers.reproducibility import make_reproducible  # noqa: E402
@@ -56,7 +57,7 @@ def one_epoch(data_dir: str, precision: str, seed: int = 1234) -> dict:
     model = BiLSTM(len(vocab), glove.dim, 256, 1, 2, True, 0.5, vocab.pad_index)
     model.embedding.weight.data.copy_(embedding_matrix(vocab, glove, unk_init=torch.Tensor.normal_,
                                                        lowercase_fallback=True))
-    loader = loaders_for({"train": train_data}, vocab, 64, seed=seed, batch_first=False)["train"]
+    loader = loaders_for({"train": train_data}, TextEncoding(Tokenizer(), vocab, batch_first=False), 64, seed=seed)["train"]
     optimizer = torch.optim.Adam(model.parameters())
     start = time.perf_counter()
     result = run_epoch(model, loader, nn.BCEWithLogitsLoss(), "cpu", optimizer, precision=precision)

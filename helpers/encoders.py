@@ -31,6 +31,7 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .files import DataError
+from .inference import probabilities
 from .models import length_mask
 from .progress import progress
 from .text import pad_sequences, remove_html_breaks
@@ -317,8 +318,6 @@ def predict_sentiment(model: nn.Module, tokenizer, texts: str | Sequence[str], m
     """P(positive) for raw text(s) through a whole model on WordPiece ids (`BERTGRUSentiment`, appendix C's
     `FineTunedSentiment`): [CLS]/[SEP], cut to `max_length` (head and tail with `head_tokens`, see
     `tokenize_texts`), the model, sigmoid. float [n], or one value for a single string."""
-    from .inference import probabilities
-
     single = isinstance(texts, str)
     ids = tokenize_texts(tokenizer, [texts] if single else list(texts), max_length, desc="predict",
                          head_tokens=head_tokens)

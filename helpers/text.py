@@ -281,24 +281,6 @@ def pad_sequences(sequences: Sequence[Sequence[int]], pad_index: int, min_length
     return ids, lengths
 
 
-def encode_batch(texts: Sequence[str], tokenizer: "Tokenizer", vocab: "Vocab", bigrams: bool = False,
-                 min_length: int = 1):
-    """Raw strings -> `pad_sequences` of their token ids: (ids int64 [batch, time], lengths int64 [batch]).
-
-    Superseded by `helpers.encoding.TextEncoding.encode`; kept only while helpers/training.py's import
-    block (issue 20, WP2) names it: delete it (and its test in tests/test_text.py) then.
-
-    A text with no known token becomes a single `<pad>`, so every row has length >= 1.
-    """
-    sequences = []
-    for text in texts:
-        tokens = tokenizer(text)
-        if bigrams:
-            tokens = add_bigrams(tokens)
-        sequences.append(vocab.lookup_indices(tokens) or [vocab.pad_index])
-    return pad_sequences(sequences, vocab.pad_index, min_length)
-
-
 class Vocab:
     """Token <-> index mapping with `<unk>` and `<pad>`, like torchtext legacy's Vocab.
 

@@ -1,10 +1,11 @@
-"""One epoch of training or evaluation, the fit loop, prediction.
+"""One epoch of training or evaluation, and the fit loop.
 
 * `fit`: lesson 1's loop with precision (`helpers.precision`), progress and record keeping
   added; `run_epoch`: one timed pass of it; `epoch_line`: the line it prints per epoch;
   `train_epoch`, `evaluate`, `loss_and_correct`: lesson 1's own cells (`helpers.lessons`,
-  generated from the notebook), re-exported here;
-* `probabilities`, `predict`: new text.
+  generated from the notebook), re-exported here.
+
+Predicting new text: `helpers.inference`.
 
 Seeds and deterministic algorithms: `helpers.reproducibility`; the device and what decides
 the digits: `helpers.hardware`; the precision rule: `helpers.precision`.
@@ -18,16 +19,13 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 from .lessons import evaluate, loss_and_correct, train_epoch  # noqa: F401  (lesson 1's cells)
 from .precision import AutocastForward, gradient_scaler, training_precision
 from .progress import progress
-from .text import Tokenizer, Vocab, encode_batch
 
 
 def run_epoch(model: nn.Module, loader, criterion, device, optimizer=None, desc: str = "",

@@ -27,7 +27,8 @@ def train_small(name: str, steps: int = 8, seed: int = 0):
     from helpers.models import CNN, FastText
     from helpers.encoding import TextEncoding
     from helpers.text import Tokenizer, Vocab, add_bigrams
-    from helpers.training import loss_and_correct, set_seed
+    from helpers.reproducibility import set_seed
+    from helpers.training import loss_and_correct
 
     set_seed(seed)
     tokenizer = Tokenizer()

@@ -326,12 +326,3 @@ def test_pad_sequences_pads_at_the_end_to_at_least_min_length():
     assert ids.tolist() == [[5, 6, 7, 1], [8, 1, 1, 1]]
     assert lengths.tolist() == [3, 1]
     assert ids.dtype.name == lengths.dtype.name == "int64"
-
-
-def test_encode_batch_gives_a_text_without_tokens_one_pad():
-    from helpers.text import Tokenizer, Vocab, encode_batch
-
-    vocab = Vocab.from_counts({"good": 2, "film": 1})
-    ids, lengths = encode_batch(["good film zzz", "   "], Tokenizer(), vocab, min_length=2)
-    assert lengths.tolist() == [3, 1]
-    assert ids.tolist() == [[vocab["good"], vocab["film"], vocab.unk_index], [vocab.pad_index] * 3]
