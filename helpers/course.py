@@ -241,11 +241,11 @@ def check_version(notebook_version: str) -> bool:
 
 # ---------------------------------------------------------------------------- one lesson's run
 
-def plain_name(value: str, what: str, example: str) -> str:
+def plain_name(value: str, rule: str, example: str) -> str:
     """`value` when it is one plain file or folder name (no folder part, not hidden), else a ValueError
-    saying what it should be."""
+    stating `rule` ("a bundle name is one plain folder name") with `example`."""
     if not value or not isinstance(value, str) or Path(value).name != value or value.startswith("."):
-        raise ValueError(f"{what} is one plain folder or file name like {example!r}, not {value!r}")
+        raise ValueError(f"{rule} like {example!r}, not {value!r}")
     return value
 
 
@@ -292,7 +292,7 @@ class LessonRun:
         creates it). Another notebook's bundle is where that notebook's own run puts it: the course's
         `deployment/models` when this run's profile and output export there, else
         `<output dir>/<notebook>/bundles`."""
-        plain_name(name, "a bundle name", "sentiment")
+        plain_name(name, "a bundle name is one plain folder name", "sentiment")
         other = self._other_notebook(notebook)
         if other is None:
             return self.bundles_dir / name
@@ -302,7 +302,7 @@ class LessonRun:
         """`<output dir>/<notebook>/checkpoint/<file_name>`: weights a notebook saves for itself or a later
         lesson (git-ignored in a checkout). The folder is made for this run's own notebook only; another
         notebook's file is only looked up."""
-        plain_name(file_name, "a checkpoint file name", "fasttext.pt")
+        plain_name(file_name, "a checkpoint is one plain file name", "fasttext.pt")
         other = self._other_notebook(notebook)
         folder = self.output_dir / (other or self.notebook) / "checkpoint"
         if other is None:

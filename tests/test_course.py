@@ -127,7 +127,7 @@ def test_a_checkpoint_folder_is_made_for_the_own_notebook_only(fake_checkout, no
     assert other == fake_checkout / "results-smoke" / "03_x" / "checkpoint" / "fasttext.pt"
     assert not other.parent.exists()   # looked up, not made
     for bad in ("../x.pt", "", ".hidden", "a/b.pt"):
-        with pytest.raises(ValueError, match="a checkpoint file name is one plain folder or file name"):
+        with pytest.raises(ValueError, match="a checkpoint is one plain file name like 'fasttext.pt'"):
             run.checkpoint(bad)
     for bad in ("03_x.ipynb", "../03_x", "lesson3", "", "x y"):
         with pytest.raises(ValueError, match="notebook= names a lesson by its file name without .ipynb"):
@@ -277,7 +277,7 @@ def test_export_passes_the_lessons_facts_and_the_provenance_as_values(fake_check
         "exported bundle sentiment-cnn (Linear, sentiment, 2.0 MB) to results-smoke/04_x/bundles/sentiment-cnn\n")
     run.export(better, "encoding", name="sentiment", task="sentiment", labels=["neg", "pos"])
     assert (fake_export[-1][3].test_accuracy, fake_export[-1][3].notes) == (None, None)
-    with pytest.raises(ValueError, match="one plain folder or file name"):
+    with pytest.raises(ValueError, match="a bundle name is one plain folder name"):
         run.export(better, "encoding", name="../sentiment", task="sentiment", labels=["neg", "pos"])
 
 
