@@ -19,8 +19,8 @@ Definitions (what the table and the JSON say):
     `helpers.course` (or its former name `helpers.profiles`);
   - *record*: statements that call `.record(...)` or `.save_metrics(...)` (the results
     written to metrics.json);
-  - *export*: statements that call `export_bundle(...)` or `BundleInfo(...)`, and
-    imports from `helpers.export`;
+  - *export*: statements that call `export_bundle(...)`, `BundleInfo(...)` or
+    `.export(...)` (the course's `run.export`), and imports from `helpers.export`;
   - *test marker*: comment lines that are nbval markers (`# NBVAL_...`).
   A later statement that uses a name bound by a record or export statement (e.g.
   `print("saved", metrics)` after `metrics = run.record(...)`) counts in that kind too
@@ -48,11 +48,14 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_NAME = re.compile(r"(\d+|[A-Z])_[A-Za-z0-9_-]+\.ipynb")
+sys.path.insert(0, str(ROOT))
+
+from helpers.sync import NOTEBOOK_NAME  # noqa: E402 (needs ROOT on sys.path)
+
 KINDS = ("setup", "record", "export", "marker")
 SETUP_CALLS = {"start_lesson", "check_version", "make_reproducible"}
 RECORD_CALLS = {"record", "save_metrics"}
-EXPORT_CALLS = {"export_bundle", "BundleInfo"}
+EXPORT_CALLS = {"export_bundle", "BundleInfo", "export"}
 PROPAGATING = {"record", "export"}   # `run` (set-up) is used by every lesson cell: it does not propagate
 # helpers.profiles: the course layer's name before helpers.course (to measure older commits)
 MODULE_KINDS = {"helpers.course": "setup", "helpers.profiles": "setup", "helpers.export": "export"}

@@ -7,17 +7,20 @@ the run profiles, the environment variables (`SENTIMENT_PROFILE`, `SENTIMENT_DAT
 small data shipped inside the package. The library below takes explicit arguments.
 
 A lesson starts with one call and ends with one, both in collapsed cells (bookkeeping,
-not the lesson):
+not the lesson); exporting a bundle for the deployment is a lesson step of its own:
 
     run = start_lesson("03_faster_sentiment", profile=PROFILE, data_dir=DATA_DIR, ...)
     ...
-    run.record(model=model, test=test, history=history, splits=loaders, vocab=vocab,
-               dataset="imdb", ..., export=dict(name="sentiment", task="sentiment", ...))
+    bundle = run.export(model, encoding, name="sentiment", task="sentiment", labels=..., test=test)
+    ...
+    run.record(model=model, test=test, history=history, splits=loaders, vocab=vocab, dataset="imdb", ...)
 
 `record` derives the counts, parameters and training time from the objects themselves and
-says in one line what it wrote; neither call prints a machine path.
+says in one line what it wrote; no call prints a machine path. The facts that decide a
+result's digits besides the code (hardware, commit, library versions: `provenance`) are
+computed here and handed to the library as values.
 
-Where a run writes (metrics, plots, exported bundles):
+Where a run writes (metrics, plots, checkpoints, exported bundles):
 
 * an output folder given (`results_dir=`, env `SENTIMENT_RESULTS_DIR`, the runner's
   `--output-dir`): everything goes under it, bundles included;
@@ -30,14 +33,27 @@ Where a run writes (metrics, plots, exported bundles):
 """
 from __future__ import annotations
 
+import functools
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tqdm import TqdmWarning
+
 from . import __version__, files
+from .export import BundleInfo, export_bundle
 from .files import DataError
+from .results import RunRecord, git_commit, write_record
+from .sync import NOTEBOOK_NAME
+
+try:
+    import tomllib   # Python 3.11+
+except ImportError:   # Python 3.10: `course_url` reads the installed distribution's metadata instead
+    tomllib = None
 
 if TYPE_CHECKING:
     import torch
@@ -59,6 +75,34 @@ def checkout_root() -> Path | None:
     if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir():
         return root
     return None
+
+
+@functools.cache
+def course_url() -> str:
+    """The repository URL: pyproject's [project.urls] Repository (the one place it is written), read from
+    pyproject.toml in a checkout, else from the installed distribution's metadata (read on first use)."""
+    root = checkout_root()
+    if root is not None and tomllib is not None:
+        return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["urls"]["Repository"]
+    try:
+        for entry in metadata.metadata("sentiment-tutorials").get_all("Project-URL") or []:
+            label, _, url = entry.partition(",")
+            if label.strip().lower() == "repository":
+                return url.strip()
+    except metadata.PackageNotFoundError:
+        pass
+    return "https://github.com/<owner>/sentiment-tutorials"   # neither a checkout nor installed: what to fill in
+
+
+def provenance(packages: Sequence[str] = ("torch", "onnx")) -> dict[str, str | None]:
+    """What made an artefact, as values the library writes down (a bundle's meta.json, a run's metrics.json):
+    {"git_commit": HEAD of the checkout, or "not a checkout ..." (see `results.git_commit`),
+    "<package>_version": its installed version, or None, for each of `packages`}."""
+    from .hardware import package_versions   # deferred: hardware imports torch; helpers.run imports us without
+
+    versions = package_versions(packages)
+    return {"git_commit": git_commit(checkout_root()),
+            **{f"{package}_version": versions[package] for package in packages}}
 
 
 # ---------------------------------------------------------------------------- profiles
@@ -181,11 +225,9 @@ def version_mismatch(notebook_version: str, library_version: str = __version__) 
     """A message when the notebook was written for another course version than the installed one, else None."""
     if str(notebook_version) == library_version:
         return None
-    from .results import COURSE_URL
-
     return (f"This notebook was written for course version {notebook_version}, but the installed helpers are "
             f"version {library_version}: its cells may not match them. Install the notebook's version with\n"
-            f'    %pip install "sentiment-tutorials @ git+{COURSE_URL}@v{notebook_version}"\n'
+            f'    %pip install "sentiment-tutorials @ git+{course_url()}@v{notebook_version}"\n'
             "and restart the kernel, or open the notebook of this version.")
 
 
@@ -199,18 +241,28 @@ def check_version(notebook_version: str) -> bool:
 
 # ---------------------------------------------------------------------------- one lesson's run
 
+def plain_name(value: str, rule: str, example: str) -> str:
+    """`value` when it is one plain file or folder name (no folder part, not hidden), else a ValueError
+    stating `rule` ("a bundle name is one plain folder name") with `example`."""
+    if not value or not isinstance(value, str) or Path(value).name != value or value.startswith("."):
+        raise ValueError(f"{rule} like {example!r}, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class LessonRun:
     """What a lesson notebook resolved from its parameters; `record` writes its results.
 
-    `output_dir` is the run's output folder (all notebooks), `results_dir` this notebook's
-    folder inside it; `bundles_dir` is where `bundle_dir(name)` puts exported bundles.
+    `output_dir` is the run's output folder (all notebooks), `notebook_dir` this notebook's
+    folder inside it; `bundles_dir` is where `bundle_dir(name)` puts this notebook's bundles,
+    `course_bundles` the checkout's `deployment/models` when this run's profile and output
+    export there (else None: every notebook's bundles stay in its own folder).
     """
 
     notebook: str
     profile: Profile
     data_dir: Path | None
-    cache_dir: Path
+    cache_dir: Path              # downloads and prepared caches: lessons pass `cache=run.cache_dir`
     epochs: int
     device: "torch.device"
     seed: int
@@ -218,17 +270,44 @@ class LessonRun:
     threads: int
     output_dir: Path
     bundles_dir: Path
+    course_bundles: Path | None = None
 
     @property
-    def results_dir(self) -> Path:
-        """`<output dir>/<notebook>`: this notebook's metrics, plots and (outside the course's bundles) bundles."""
+    def notebook_dir(self) -> Path:
+        """`<output dir>/<notebook>`: this notebook's metrics, plots, checkpoints and (outside the course's
+        bundles) bundles."""
         return self.output_dir / self.notebook
 
-    def bundle_dir(self, name: str) -> Path:
-        """Where this run exports bundle `name` (the folder itself; the exporter creates it)."""
-        if not name or Path(name).name != name or name.startswith("."):
-            raise ValueError(f"a bundle name is one plain folder name like 'sentiment', not {name!r}")
-        return self.bundles_dir / name
+    def _other_notebook(self, notebook: str | None) -> str | None:
+        """None for this run's own notebook, else `notebook` checked to be a lesson's name."""
+        if notebook is None or notebook == self.notebook:
+            return None
+        if not isinstance(notebook, str) or not NOTEBOOK_NAME.fullmatch(f"{notebook}.ipynb"):
+            raise ValueError(f"notebook= names a lesson by its file name without .ipynb, like "
+                             f"'03_faster_sentiment', not {notebook!r}")
+        return notebook
+
+    def bundle_dir(self, name: str, notebook: str | None = None) -> Path:
+        """Where bundle `name` of `notebook` (default: this one) is exported (the folder itself; the exporter
+        creates it). Another notebook's bundle is where that notebook's own run puts it: the course's
+        `deployment/models` when this run's profile and output export there, else
+        `<output dir>/<notebook>/bundles`."""
+        plain_name(name, "a bundle name is one plain folder name", "sentiment")
+        other = self._other_notebook(notebook)
+        if other is None:
+            return self.bundles_dir / name
+        return (self.course_bundles or self.output_dir / other / "bundles") / name
+
+    def checkpoint(self, file_name: str, notebook: str | None = None) -> Path:
+        """`<output dir>/<notebook>/checkpoint/<file_name>`: weights a notebook saves for itself or a later
+        lesson (git-ignored in a checkout). The folder is made for this run's own notebook only; another
+        notebook's file is only looked up."""
+        plain_name(file_name, "a checkpoint is one plain file name", "fasttext.pt")
+        other = self._other_notebook(notebook)
+        folder = self.output_dir / (other or self.notebook) / "checkpoint"
+        if other is None:
+            folder.mkdir(parents=True, exist_ok=True)
+        return folder / file_name
 
     def where(self, path: Path) -> str:
         """`path` as a reader can follow it without this machine's folders: relative to the checkout when inside
@@ -239,11 +318,30 @@ class LessonRun:
                 return path.relative_to(base).as_posix()
         return path.name
 
+    def export(self, model, encoding, *, name: str, task: str, labels: Sequence[str], test: Mapping | None = None,
+               check_texts: Sequence[str] | None = None, notes: str | None = None) -> Path:
+        """Export `model` with its `encoding` (`helpers.encoding.TextEncoding`) as bundle `name` to
+        `bundle_dir(name)`, say where it went in one line, and return the bundle folder.
+
+        `task`, `labels`, `notes`: what the bundle says about itself (see `export.BundleInfo`);
+        `test`: `evaluate`'s result for the model, whose accuracy meta.json keeps; `check_texts`:
+        texts on which ONNX Runtime must agree with torch before the bundle is kept. The
+        provenance (notebook, profile, commit, torch and onnx versions) is filled in here.
+        """
+        info = BundleInfo(name=name, task=task, labels=labels, source_notebook=self.notebook,
+                          profile=self.profile.name, test_accuracy=None if test is None else test["accuracy"],
+                          notes=notes, provenance=provenance())
+        bundle = export_bundle(model, encoding, self.bundle_dir(name), info, check_texts=check_texts)
+        size = sum(file.stat().st_size for file in bundle.iterdir() if file.is_file())
+        print(f"exported bundle {name} ({type(model).__name__}, {task}, {size / 1e6:.1f} MB) "
+              f"to {self.where(bundle)}")
+        return bundle
+
     def record(self, *, model=None, test: Mapping | None = None, history: list[dict] | None = None,
-               splits: Mapping | None = None, vocab=None, beyond: Mapping | None = None, export: Mapping | None = None,
+               splits: Mapping | None = None, vocab=None, beyond: Mapping | None = None,
                rows: Sequence[Mapping] | None = None, result: str | None = None, **lesson) -> Path:
-        """Write `<results_dir>/metrics.json` (see `results.RunRecord`), export a bundle when asked, say both
-        in a line each, and return the metrics file's path.
+        """Write `<notebook_dir>/metrics.json` (see `results.RunRecord`), say so in one line, and return the
+        file's path. It only records: a bundle is exported with `export`, before.
 
         A lesson passes its objects; the fields are derived here (see `result_fields`):
         `model` (the trained model: "model" its class name, "params" its trainable parameters),
@@ -252,8 +350,6 @@ class LessonRun:
         their loaders, for "n_train", ...), `vocab` ("vocab_size").
         `beyond`: the going-further run as a dict with the same keys (model, test, history,
         splits, vocab) and its own ("how", ...); written as metrics' "beyond".
-        `export`: a bundle for the deployment (see `export_result`), of the main result, or
-        under `beyond["export"]` of the going-further one.
         `rows`: instead of one `test` result, several (a notebook comparing models or datasets,
         like the baselines appendix): dicts with at least "model" (a readable name), "dataset"
         and "test_accuracy" (a fraction), and whatever else they measured; the results summary
@@ -261,10 +357,13 @@ class LessonRun:
         short sentence of what it produced, shown in the summary instead.
         `lesson`: what only this lesson knows (dataset, vectors, ...); a derived field given
         here wins. The run's own facts (profile, epochs, seed, device, precision, hardware,
-        commit, versions) are filled in by `RunRecord`.
+        commit, versions) are computed here and passed to `RunRecord` as values.
         """
-        from .results import RunRecord, write_record
+        # deferred: hardware imports torch; helpers.run imports this module without torch
+        from .hardware import describe_hardware, hardware_summary
 
+        if "export" in lesson or (beyond is not None and "export" in beyond):
+            raise ValueError("record() only records: export with run.export(...)")
         if rows is not None:
             if test is not None:
                 raise ValueError("record() takes either test= (one result) or rows= (several), not both")
@@ -275,59 +374,19 @@ class LessonRun:
         if result:
             lesson["result"] = str(result)
         fields = {**result_fields(model=model, test=test, history=history, splits=splits, vocab=vocab), **lesson}
-        exports = []
-        if export is not None:
-            exports.append((export, {"model": model, "vocab": vocab, "test": test}))
         if beyond is not None:
             beyond = dict(beyond)
-            beyond_export = beyond.pop("export", None)
             parts = {key: beyond.pop(key, None) for key in ("model", "test", "history", "splits", "vocab")}
             fields["beyond"] = {**result_fields(**parts), **beyond}
-            if beyond_export is not None:
-                how = beyond.get("how")
-                exports.append((beyond_export, {"model": parts["model"], "vocab": parts["vocab"] or vocab,
-                                                "test": parts["test"],
-                                                "notes": f"going-further model: {how}" if how else None}))
         test_accuracy, test_loss = fields.pop("test_accuracy", None), fields.pop("test_loss", None)
+        hardware = describe_hardware(self.device, self.precision)
         record = RunRecord.create(notebook=self.notebook, profile=self.profile.name, seed=self.seed,
-                                  epochs=self.epochs, device=self.device, precision=self.precision,
-                                  test_accuracy=test_accuracy, test_loss=test_loss, lesson=fields)
-        path = write_record(record, self.results_dir)
+                                  epochs=self.epochs, precision=self.precision, test_accuracy=test_accuracy,
+                                  test_loss=test_loss, lesson=fields, device=hardware_summary(hardware),
+                                  hardware=hardware, **provenance(("torch",)))
+        path = write_record(record, self.notebook_dir)
         print(f"recorded: {recorded_what(fields, test_accuracy)} in {self.where(path)}")
-        for request, defaults in exports:
-            self.export_result(request, **defaults)
         return path
-
-    def export_result(self, request: Mapping, *, model=None, vocab=None, test: Mapping | None = None,
-                      notes: str | None = None) -> Path:
-        """Export a bundle to `bundle_dir(request["name"])` and say where it went, in one line.
-
-        `request`: `export.BundleInfo`'s fields that only the lesson knows ("name", "task",
-        "labels", "bigrams", "min_length", "notes") plus "tokenizer" and optionally
-        "check_texts" (checked for ONNX parity before the bundle is kept), "model",
-        "vocab" and "test" (defaults: the keyword arguments, i.e. the recorded result).
-        The provenance (notebook, profile, test accuracy) is filled in here.
-        """
-        from .export import BundleInfo, export_bundle
-
-        request = dict(request)
-        model = request.pop("model", model)
-        vocab = request.pop("vocab", vocab)
-        test = request.pop("test", test)
-        tokenizer = request.pop("tokenizer", None)
-        check_texts = request.pop("check_texts", None)
-        missing = [name for name, value in (("model", model), ("vocab", vocab), ("tokenizer", tokenizer))
-                   if value is None]
-        if missing:
-            raise ValueError(f"export needs {', '.join(missing)}: pass them in the export request")
-        request.setdefault("notes", notes)
-        info = BundleInfo(**request, source_notebook=self.notebook, profile=self.profile.name,
-                          test_accuracy=None if test is None else test["accuracy"])
-        bundle = export_bundle(model, vocab, tokenizer, self.bundle_dir(info.name), info, check_texts=check_texts)
-        size = sum(file.stat().st_size for file in bundle.iterdir() if file.is_file())
-        print(f"exported bundle {info.name} ({type(model).__name__}, {info.task}, {size / 1e6:.1f} MB) "
-              f"to {self.where(bundle)}")
-        return bundle
 
 
 def checked_rows(rows: Sequence[Mapping]) -> list[dict]:
@@ -373,7 +432,7 @@ def result_fields(*, model=None, test: Mapping | None = None, history: list[dict
     "history" and "train_seconds" (its epochs' seconds summed) from `history`, "n_<split>" from
     `splits`, "vocab_size" from `vocab`, "model" (class name) and "params" (trainable) from `model`.
     Objects left at None give no fields."""
-    from .models import count_parameters
+    from .models import count_parameters   # deferred: models imports torch; helpers.run imports us without
 
     fields = {}
     if test is not None:
@@ -394,10 +453,6 @@ def quiet_widget_warning() -> None:
     lesson 6's encoder) gives in a Jupyter kernel without ipywidgets. The course never draws widget bars
     (`helpers.progress` uses text bars, in interactive use only), so the warning asks a student to install
     something nothing needs. Only that one message is filtered."""
-    import warnings
-
-    from tqdm import TqdmWarning
-
     warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
 
 
@@ -411,37 +466,38 @@ def start_lesson(notebook: str, *, profile: str | None = None, data_dir=None, ep
     `SENTIMENT_DATA_DIR`, `SENTIMENT_RESULTS_DIR`, `SENTIMENT_CACHE_DIR`,
     `SENTIMENT_PRECISION`, `SENTIMENT_THREADS`), then to the profile's default. `results_dir`
     is the run's output folder: this notebook's files go to `<results_dir>/<notebook>/`.
-    The cache folder becomes the library's default for this process. `bundles_to_deployment=False`
-    keeps the bundles a full run exports in its own results folder instead of the deployment's
-    `models/` (lesson 7 exports a bundle the deployment does not serve).
+    The cache folder is `run.cache_dir` (the library's default is left alone: lessons pass
+    `cache=run.cache_dir`). `bundles_to_deployment=False` keeps the bundles a full run exports
+    in its own results folder instead of the deployment's `models/` (lesson 7 exports a bundle
+    the deployment does not serve).
     """
-    from .results import device_name
-    from .training import describe_precision, get_device, make_reproducible, training_precision
+    # deferred: these import torch; helpers.run imports this module without torch
+    from .hardware import device_name, get_device
+    from .precision import describe_precision, training_precision
+    from .reproducibility import make_reproducible
 
     quiet_widget_warning()
     environ = os.environ
     chosen = get_profile(profile, environ)
     data_directory = lesson_data_dir(chosen, data_dir, environ)
     chosen = offline_encoder(chosen, data_directory)
-    cache = cache_dir or environ.get("SENTIMENT_CACHE_DIR")
-    if cache:
-        files.DEFAULT_CACHE_DIR = Path(cache).expanduser().resolve()
+    cache = files.cache_dir(cache_dir or environ.get("SENTIMENT_CACHE_DIR")).resolve()
     threads = threads or environ.get("SENTIMENT_THREADS") or None
+    # cuBLAS reads this when CUDA starts; deterministic algorithms need it (no effect on a CPU)
+    environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     reproducible = make_reproducible(seed, int(threads) if threads else None)
     torch_device = get_device(device)
     explicit_output = results_dir or environ.get("SENTIMENT_RESULTS_DIR")
     output_dir = Path(explicit_output).expanduser().resolve() if explicit_output else default_output_dir(chosen)
-    course_bundles = course_bundles_dir()
-    if chosen.export_to_course and bundles_to_deployment and not explicit_output and course_bundles is not None:
-        bundles = course_bundles
-    else:
-        bundles = output_dir / notebook / "bundles"
+    # the deployment's models/ only for the course's reference run: that profile, in a checkout, no output folder
+    course_bundles = course_bundles_dir() if chosen.export_to_course and not explicit_output else None
+    bundles = course_bundles if course_bundles is not None and bundles_to_deployment else output_dir / notebook / "bundles"
     run = LessonRun(
-        notebook=notebook, profile=chosen, data_dir=data_directory, cache_dir=files.cache_dir(),
+        notebook=notebook, profile=chosen, data_dir=data_directory, cache_dir=cache,
         epochs=chosen.epochs or epochs, device=torch_device, seed=seed,
         precision=training_precision(torch_device, precision or environ.get("SENTIMENT_PRECISION") or "auto"),
-        threads=reproducible["threads"], output_dir=output_dir, bundles_dir=bundles)
-    run.results_dir.mkdir(parents=True, exist_ok=True)
+        threads=reproducible["threads"], output_dir=output_dir, bundles_dir=bundles, course_bundles=course_bundles)
+    run.notebook_dir.mkdir(parents=True, exist_ok=True)
     print(f"profile {chosen.name} | data: {describe_data(data_directory)} | {run.epochs} epoch(s) "
           f"| device {device_name(run.device)} "
           f"| training precision {describe_precision(run.precision)} | seed {seed}")

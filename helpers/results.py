@@ -2,15 +2,15 @@
 
 The record holds the lesson's results and what decides their digits: profile, seed,
 epochs, device and precision, the hardware (CPU model and instruction set or GPU name,
-threads, library versions, from `training.describe_hardware`), the code's commit and the
-course version.
+threads, library versions, from `hardware.describe_hardware`), the code's commit and the
+course version. The course layer (`course.LessonRun.record`) computes those facts and
+passes them in as values: this module imports no torch and nothing of the course.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-import platform
 import subprocess
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -22,42 +22,10 @@ METRICS_FILE = "metrics.json"
 NOT_A_CHECKOUT = "not a checkout"
 
 
-def _course_url() -> str:
-    """The repository URL: pyproject's [project.urls] Repository (the one place it is written), read from
-    pyproject.toml in a checkout, else from the installed distribution's metadata."""
-    from importlib import metadata
-
-    from .course import checkout_root
-
-    root = checkout_root()
-    if root is not None:
-        try:
-            import tomllib   # Python 3.11+
-        except ImportError:
-            tomllib = None
-        if tomllib is not None:
-            return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["urls"]["Repository"]
-    try:
-        for entry in metadata.metadata("sentiment-tutorials").get_all("Project-URL") or []:
-            label, _, url = entry.partition(",")
-            if label.strip().lower() == "repository":
-                return url.strip()
-    except metadata.PackageNotFoundError:
-        pass
-    return "https://github.com/<owner>/sentiment-tutorials"   # neither a checkout nor installed: what to fill in
-
-
-COURSE_URL = _course_url()
-
-
-def git_commit(checkout: str | os.PathLike | None = None) -> str:
-    """HEAD's commit hash in `checkout` (default: the checkout these helpers run from), with `-dirty` when
-    notebooks/ or helpers/ have uncommitted code changes; "not a checkout" for an installed package or a
+def git_commit(checkout: str | os.PathLike | None) -> str:
+    """HEAD's commit hash in `checkout` (the course layer passes `course.checkout_root()`), with `-dirty` when
+    notebooks/ or helpers/ have uncommitted code changes; "not a checkout" for None (an installed package) or a
     folder without git."""
-    if checkout is None:
-        from .course import checkout_root
-
-        checkout = checkout_root()
     if checkout is None:
         return f"{NOT_A_CHECKOUT} (installed helpers {__version__})"
     try:
@@ -79,22 +47,12 @@ def changes_code(status_line: str) -> bool:
     return not path.endswith(".ipynb")
 
 
-def device_name(device) -> str:
-    """'cpu (N threads, <processor>)' or the CUDA device's name."""
-    import torch
-
-    device = torch.device(device)
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
-
-
 @dataclass(frozen=True)
 class RunRecord:
     """What `metrics.json` holds. The common fields are the run's; `lesson` holds what only the lesson
     knows (dataset, sizes, history, "beyond", ...), written at the top level beside them.
 
-    `device` is the one-line hardware summary (`training.hardware_summary`), `hardware` the
+    `device` is the one-line hardware summary (`hardware.hardware_summary`), `hardware` the
     full description; `git_commit` says "not a checkout" for an installed course.
     """
 
@@ -114,23 +72,21 @@ class RunRecord:
     lesson: dict = field(default_factory=dict)
 
     @classmethod
-    def create(cls, *, notebook: str, profile: str, seed: int, epochs: int, device, precision: str,
-               test_accuracy: float | None, test_loss: float | None, lesson: dict) -> "RunRecord":
-        """A record for a run that just finished: hardware, commit, versions and time filled in."""
-        import torch
-
-        from .training import describe_hardware, hardware_summary
-
+    def create(cls, *, notebook: str, profile: str, seed: int, epochs: int, precision: str,
+               test_accuracy: float | None, test_loss: float | None, lesson: dict, device: str, hardware: dict,
+               git_commit: str, torch_version: str) -> "RunRecord":
+        """A record for a run that just finished; the course layer passes the run's facts as values (hardware,
+        commit, versions), only the time is taken here. A lesson field that clashes with a common one is a
+        ValueError."""
         common = {f.name for f in fields(cls)} - {"lesson"}
         clash = sorted(common & set(lesson))
         if clash:
             raise ValueError(f"{', '.join(clash)}: filled in by the run itself; do not pass them to record()")
-        hardware = describe_hardware(device, precision)
         return cls(notebook=notebook, profile=profile, seed=int(seed), epochs=int(epochs),
                    test_accuracy=None if test_accuracy is None else float(test_accuracy),
-                   test_loss=None if test_loss is None else float(test_loss), device=hardware_summary(hardware),
-                   precision=precision, hardware=hardware, git_commit=git_commit(), course_version=__version__,
-                   torch_version=torch.__version__,
+                   test_loss=None if test_loss is None else float(test_loss), device=device,
+                   precision=precision, hardware=dict(hardware), git_commit=git_commit, course_version=__version__,
+                   torch_version=torch_version,
                    created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), lesson=dict(lesson))
 
     def to_json(self) -> dict:

@@ -45,13 +45,16 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 from jupyter_client.manager import AsyncKernelManager
+from traitlets.config import Config
 
-from .course import PROFILES, absolute_if_path, checkout_root, default_output_dir, get_profile, recorded_what
+from .course import (PROFILES, absolute_if_path, checkout_root, course_url, default_output_dir, get_profile,
+                     recorded_what)
 from .files import atomic_path
-from .results import COURSE_URL, git_commit, read_metrics
+from .results import git_commit, read_metrics
+from .sync import NOTEBOOK_NAME
 
-NOTEBOOK_NAME = re.compile(r"(?P<key>\d+|[A-Z])_[A-Za-z0-9_-]+\.ipynb")
 METADATA_KEY = "course"   # the notebook metadata entry holding its title, published accuracy and kind
 KINDS = ("lesson", "baseline", "appendix")   # the summary's order: lessons, baselines, other appendices
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")   # the colours of IPython's tracebacks
@@ -82,8 +85,6 @@ def default_notebook_dir() -> Path:
 
 def read_lesson(path: Path) -> Lesson:
     """The lesson a notebook file is, from its name and its metadata."""
-    import nbformat
-
     match = NOTEBOOK_NAME.fullmatch(path.name)
     if match is None:
         raise ValueError(f"{path.name} is not named like a lesson (01_name.ipynb) or an appendix (A_name.ipynb)")
@@ -108,7 +109,7 @@ def select(only: str | None, folder: Path | None = None) -> list[Lesson]:
     lessons = discover(folder)
     if not lessons:
         raise SystemExit(f"no course notebooks (01_name.ipynb, A_name.ipynb) in {folder}: pass --notebooks DIR, "
-                         f"or download the notebooks from {COURSE_URL} (its notebooks/ folder) into this folder")
+                         f"or download the notebooks from {course_url()} (its notebooks/ folder) into this folder")
     if not only:
         return lessons
     wanted = [part.strip().upper().lstrip("0") or "0" for part in only.split(",") if part.strip()]
@@ -145,8 +146,6 @@ MACHINE_PATH_PARAMETERS = ("DATA_DIR", "RESULTS_DIR")
 def strip_injected_parameters(path: Path) -> None:
     """Drop papermill's injected-parameters cell, so a notebook run in place stays as written, and the
     machine's paths papermill records in the notebook's metadata (input/output paths, folder parameters)."""
-    import nbformat
-
     notebook = nbformat.read(path, as_version=4)
     notebook.cells = [cell for cell in notebook.cells
                       if "injected-parameters" not in cell.get("metadata", {}).get("tags", [])]
@@ -166,7 +165,7 @@ ROW_KEYS = ("test_accuracy", "test_loss", "device", "precision", "epochs", "vect
 def notebook_parameters(lesson: Lesson, values: dict) -> dict:
     """`values` restricted to the parameters the notebook's `parameters` cell defines, None values left out
     (the notebook's own default, resolved by the course layer, then applies)."""
-    import papermill
+    import papermill   # deferred: slow to import; only running a notebook needs it (not --summary-only, conftest)
 
     known = set(papermill.inspect_notebook(str(lesson.path)))
     return {name: value for name, value in values.items() if name in known and value is not None}
@@ -176,8 +175,6 @@ def kernel_config(socket_dir: Path):
     """Settings for the kernel that runs a notebook: on Unix, it talks to the runner over Unix sockets in
     `socket_dir` (IPC transport: nothing listens on the network, so ipykernel has no reason to warn that
     TCP is unencrypted); on Windows, which has no IPC transport, the default local TCP."""
-    from traitlets.config import Config
-
     if os.name == "nt":
         return Config()
     return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(socket_dir) / "kernel")}})
@@ -208,7 +205,7 @@ def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool = 
     `log_output`: stream the notebook's printed output to this console as it runs, and a failing cell's
     traceback (for debugging; off by default, so the console shows one line per notebook).
     """
-    import papermill
+    import papermill   # deferred: slow to import; only running a notebook needs it (not --summary-only, conftest)
 
     folder = output_dir / lesson.stem
     folder.mkdir(parents=True, exist_ok=True)
@@ -469,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
                   # given: everything goes there; not given: the notebook resolves the same default itself
                   # (and a full run in a checkout exports its bundles to deployment/models)
                   "RESULTS_DIR": str(output_dir) if args.output_dir else None}
-    commit = git_commit()
+    commit = git_commit(checkout_root())
     with shared_threads(args.jobs):
         rows = [] if args.summary_only else run_notebooks(lessons, output_dir, args, parameters)
     # this run's rows and those of earlier runs into the same folder

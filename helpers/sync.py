@@ -9,6 +9,10 @@ by notebook in file order and cell by cell, into one generated module:
     python -m helpers.sync            # regenerate helpers/lessons.py from notebooks/*.ipynb
     python -m helpers.sync --check    # exit 1 and say which cells differ (tests/test_notebook_sync.py)
 
+Both read `notebooks/` in the working folder (the repository root), or `--notebooks DIR`.
+`NOTEBOOK_NAME` is the one pattern of a course notebook's file name (the runner and the
+benchmarks use it too).
+
 Edit the notebook cell, never `helpers/lessons.py`, then regenerate. A saved cell may hold
 only definitions (`def`, `class`, assignments of constants): it is imported, not run for
 its output. The names it uses must be defined by a saved cell, imported by `IMPORTS` below
@@ -30,8 +34,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .files import atomic_path
+
 SAVE_MARK = "#@save"
-NOTEBOOK_NAME = re.compile(r"^(\d\d|[A-Z])_\w+\.ipynb$")   # the runner's lesson and appendix names
+# A course notebook's file name, matched whole (`fullmatch`): a two-digit lesson number ("01_simple_rnn.ipynb")
+# or an appendix letter ("A_own_dataset.ipynb") as `key`, then "_" and the name.
+NOTEBOOK_NAME = re.compile(r"(?P<key>\d\d|[A-Z])_[A-Za-z0-9_-]+\.ipynb")
 IMPORTS = """\
 import torch
 import torch.nn.functional as F
@@ -48,7 +56,6 @@ tests/test_notebook_sync.py fails while the two differ. `helpers.models` and
 '''
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_TARGET = PACKAGE_DIR / "lessons.py"
-DEFAULT_NOTEBOOKS = PACKAGE_DIR.parent / "notebooks"
 ALLOWED_STATEMENTS = (ast.FunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
 
 
@@ -68,9 +75,14 @@ class SavedCell:
         return f"notebooks/{self.notebook}, cell {self.cell_id}"
 
 
-def lesson_notebooks(folder: str | os.PathLike = DEFAULT_NOTEBOOKS) -> list[Path]:
-    """The course's notebooks in `folder` (`NN_name.ipynb`, `A_name.ipynb`), in file-name order."""
-    return sorted(path for path in Path(folder).glob("*.ipynb") if NOTEBOOK_NAME.match(path.name))
+def lesson_notebooks(folder: str | os.PathLike) -> list[Path]:
+    """The course's notebooks in `folder` (`NN_name.ipynb`, `A_name.ipynb`), in file-name order; a SyncError
+    when `folder` is not a folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SyncError(f"no notebooks folder {folder} (a relative one is read from the working folder "
+                        f"{Path.cwd()}): run from the repository root or pass --notebooks DIR")
+    return sorted(path for path in folder.glob("*.ipynb") if NOTEBOOK_NAME.fullmatch(path.name))
 
 
 def cell_source(cell: dict) -> str:
@@ -132,7 +144,7 @@ def undefined_names(code: str) -> list[str]:
     return sorted(used - defined - set(dir(builtins)))
 
 
-def generate(notebooks: str | os.PathLike = DEFAULT_NOTEBOOKS) -> str:
+def generate(notebooks: str | os.PathLike) -> str:
     """The text of `helpers/lessons.py` for the notebooks in `notebooks` (nothing is written)."""
     paths = lesson_notebooks(notebooks)
     if not paths:
@@ -159,8 +171,7 @@ def generate(notebooks: str | os.PathLike = DEFAULT_NOTEBOOKS) -> str:
     return text
 
 
-def differences(notebooks: str | os.PathLike = DEFAULT_NOTEBOOKS,
-                target: str | os.PathLike = DEFAULT_TARGET) -> str:
+def differences(notebooks: str | os.PathLike, target: str | os.PathLike = DEFAULT_TARGET) -> str:
     """A unified diff from the committed module to what the notebooks give; empty when they agree."""
     target = Path(target)
     committed = target.read_text(encoding="utf-8") if target.is_file() else ""
@@ -171,7 +182,8 @@ def differences(notebooks: str | os.PathLike = DEFAULT_NOTEBOOKS,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.sync", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--notebooks", default=DEFAULT_NOTEBOOKS, help="folder of the lesson notebooks")
+    parser.add_argument("--notebooks", default="notebooks",
+                        help="folder of the lesson notebooks (default: notebooks/ in the working folder)")
     parser.add_argument("--target", default=DEFAULT_TARGET, help="the generated module")
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when they differ")
     args = parser.parse_args(argv)
@@ -188,8 +200,6 @@ def main(argv: list[str] | None = None) -> int:
     except SyncError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    from .files import atomic_path
-
     with atomic_path(args.target) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
     print(f"wrote {args.target} from the {SAVE_MARK} cells of {args.notebooks}")

@@ -3,6 +3,7 @@ the record it leaves, and the notebooks' install line."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -89,20 +90,53 @@ def test_offline_encoder_beside_the_data_folder(tmp_path):
 
 def test_full_run_in_a_checkout_keeps_todays_places(fake_checkout, no_course_env):
     run = course.start_lesson("03_x", profile="full", data_dir=None, epochs=3, device="cpu")
-    assert run.results_dir == fake_checkout / "results" / "03_x" and run.results_dir.is_dir()
+    assert run.notebook_dir == fake_checkout / "results" / "03_x" and run.notebook_dir.is_dir()
+    assert run.output_dir == fake_checkout / "results"
     assert run.bundle_dir("sentiment") == fake_checkout / "deployment" / "models" / "sentiment"
+    assert run.checkpoint("fasttext.pt") == fake_checkout / "results" / "03_x" / "checkpoint" / "fasttext.pt"
     assert (run.epochs, run.seed, run.precision in ("bf16", "fp32"), run.threads >= 1) == (3, 1234, True, True)
+    assert "/results/*/checkpoint/" in (REPO_ROOT / ".gitignore").read_text()   # weights are never committed
 
 
 def test_a_lesson_can_keep_its_full_run_bundles_out_of_the_deployment(fake_checkout, no_course_env):
     run = course.start_lesson("07_x", profile="full", device="cpu", bundles_to_deployment=False)
-    assert run.bundle_dir("sentiment-lesson7") == run.results_dir / "bundles" / "sentiment-lesson7"
+    assert run.bundle_dir("sentiment-lesson7") == run.notebook_dir / "bundles" / "sentiment-lesson7"
     assert course.start_lesson("03_x", profile="full", device="cpu").bundle_dir("s").parent.name == "models"
+    # lesson 3's bundle is still where lesson 3's own full run exports it: the deployment's models/
+    assert run.bundle_dir("sentiment", notebook="03_x") == fake_checkout / "deployment" / "models" / "sentiment"
+
+
+@pytest.mark.parametrize("profile, output", [("full", None), ("smoke", None), ("full", "out"), ("smoke", "out")])
+def test_another_lessons_bundle_and_weights_are_where_its_own_run_puts_them(fake_checkout, tmp_path, no_course_env,
+                                                                            profile, output):
+    """Lesson 7 reads what lesson 3 left: for every profile and output folder, the place lesson 3's run uses."""
+    results_dir = tmp_path / output if output else None
+    lesson3 = course.start_lesson("03_x", profile=profile, device="cpu", results_dir=results_dir)
+    lesson7 = course.start_lesson("07_x", profile=profile, device="cpu", results_dir=results_dir,
+                                  bundles_to_deployment=False)
+    assert lesson7.bundle_dir("sentiment", notebook="03_x") == lesson3.bundle_dir("sentiment")
+    assert lesson7.checkpoint("fasttext.pt", notebook="03_x") == lesson3.checkpoint("fasttext.pt")
+    assert lesson7.bundle_dir("sentiment", notebook="07_x") == lesson7.bundle_dir("sentiment")
+
+
+def test_a_checkpoint_folder_is_made_for_the_own_notebook_only(fake_checkout, no_course_env):
+    run = course.start_lesson("07_x", profile="smoke", device="cpu")
+    own = run.checkpoint("weights.pt")
+    assert own.parent.is_dir() and not own.exists()
+    other = run.checkpoint("fasttext.pt", notebook="03_x")
+    assert other == fake_checkout / "results-smoke" / "03_x" / "checkpoint" / "fasttext.pt"
+    assert not other.parent.exists()   # looked up, not made
+    for bad in ("../x.pt", "", ".hidden", "a/b.pt"):
+        with pytest.raises(ValueError, match="a checkpoint is one plain file name like 'fasttext.pt'"):
+            run.checkpoint(bad)
+    for bad in ("03_x.ipynb", "../03_x", "lesson3", "", "x y"):
+        with pytest.raises(ValueError, match="notebook= names a lesson by its file name without .ipynb"):
+            run.bundle_dir("sentiment", notebook=bad)
 
 
 def test_smoke_run_in_a_checkout_never_touches_committed_results(fake_checkout, no_course_env):
     run = course.start_lesson("03_x", profile="smoke", device="cpu")
-    assert run.results_dir == fake_checkout / "results-smoke" / "03_x"
+    assert run.notebook_dir == fake_checkout / "results-smoke" / "03_x"
     assert run.bundle_dir("sentiment") == fake_checkout / "results-smoke" / "03_x" / "bundles" / "sentiment"
     assert run.epochs == 1 and run.data_dir == course.FIXTURE_DATA_DIR
     assert "/results-smoke/" in (REPO_ROOT / ".gitignore").read_text()
@@ -115,7 +149,7 @@ def test_an_output_folder_takes_everything_bundles_included(fake_checkout, tmp_p
     if how == "environment":
         monkeypatch.setenv("SENTIMENT_RESULTS_DIR", str(out))
     run = course.start_lesson("03_x", profile="full", device="cpu", results_dir=out if how == "argument" else None)
-    assert run.results_dir == out / "03_x"
+    assert run.notebook_dir == out / "03_x"
     assert run.bundle_dir("sentiment") == out / "03_x" / "bundles" / "sentiment"
 
 
@@ -124,15 +158,31 @@ def test_outside_a_checkout_everything_goes_under_the_working_folder(tmp_path, m
     monkeypatch.chdir(tmp_path)
     for profile, folder in (("full", "results"), ("smoke", "results-smoke")):
         run = course.start_lesson("03_x", profile=profile, device="cpu")
-        assert run.results_dir == tmp_path / folder / "03_x"
+        assert run.notebook_dir == tmp_path / folder / "03_x"
         assert run.bundle_dir("sentiment") == tmp_path / folder / "03_x" / "bundles" / "sentiment"
 
 
-def test_cache_folder_from_the_environment_becomes_the_librarys_default(tmp_path, monkeypatch, fake_checkout,
-                                                                       no_course_env):
+def test_the_runs_cache_folder_comes_from_the_environment_and_the_library_is_left_alone(tmp_path, monkeypatch,
+                                                                                        fake_checkout, no_course_env):
+    library_default = files.DEFAULT_CACHE_DIR   # the test's own folder (conftest)
     monkeypatch.setenv("SENTIMENT_CACHE_DIR", str(tmp_path / "elsewhere"))
     run = course.start_lesson("03_x", profile="smoke", device="cpu")
-    assert run.cache_dir == tmp_path / "elsewhere" == files.cache_dir()
+    assert run.cache_dir == tmp_path / "elsewhere" and run.cache_dir.is_dir()
+    assert files.DEFAULT_CACHE_DIR == library_default and files.cache_dir() == library_default
+    assert course.start_lesson("03_x", profile="smoke", device="cpu", cache_dir=tmp_path / "mine").cache_dir == (
+        tmp_path / "mine")
+    monkeypatch.delenv("SENTIMENT_CACHE_DIR")
+    assert course.start_lesson("03_x", profile="smoke", device="cpu").cache_dir == library_default.resolve()
+
+
+def test_start_lesson_asks_cublas_for_deterministic_workspaces_and_keeps_a_users_setting(fake_checkout,
+                                                                                        monkeypatch, no_course_env):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    course.start_lesson("03_x", profile="smoke", device="cpu")
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    course.start_lesson("03_x", profile="smoke", device="cpu")
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
 
 
 def test_precision_and_threads_from_the_environment(fake_checkout, monkeypatch, no_course_env, capsys):
@@ -167,7 +217,7 @@ def test_record_is_written_once_with_the_runs_facts(fake_checkout, no_course_env
                       splits={"train": [0] * 4, "valid": torch.utils.data.DataLoader([0, 1]), "test": [0] * 3},
                       vocab=["<unk>", "<pad>", "good"], dataset="imdb",
                       beyond={"test": {"accuracy": 0.6, "loss": 0.2}, "how": "longer", "splits": {"train": [0] * 6}})
-    assert path == run.results_dir / "metrics.json"
+    assert path == run.notebook_dir / "metrics.json"
     record = json.loads(path.read_text())
     assert {key: record[key] for key in ("notebook", "profile", "seed", "epochs", "test_accuracy", "dataset")} == {
         "notebook": "03_x", "profile": "smoke", "seed": 7, "epochs": 1, "test_accuracy": 0.5, "dataset": "imdb"}
@@ -179,7 +229,8 @@ def test_record_is_written_once_with_the_runs_facts(fake_checkout, no_course_env
     assert record["beyond"] == {"test_accuracy": 0.6, "test_loss": 0.2, "n_train": 6, "how": "longer"}
     assert record["hardware"]["precision"] == run.precision and record["hardware"]["versions"]["torch"]
     assert record["device"].startswith("cpu ") and f"{record['hardware']['threads']} threads" in record["device"]
-    assert record["course_version"] == helpers.__version__
+    assert record["course_version"] == helpers.__version__ and record["torch_version"] == torch.__version__
+    assert record["git_commit"] == git_commit(fake_checkout)   # the course's checkout (here: a folder without git)
     assert set(record) == {f for f in RunRecord.__dataclass_fields__ if f != "lesson"} | {
         "dataset", "history", "beyond", "n_train", "n_valid", "n_test", "vocab_size", "params", "train_seconds",
         "model"}
@@ -190,35 +241,65 @@ def test_record_is_written_once_with_the_runs_facts(fake_checkout, no_course_env
         run.record(model=model, test={"accuracy": 0.5, "loss": 0.25}, epochs=3)
 
 
-def test_record_exports_the_going_further_model_with_its_provenance(fake_checkout, no_course_env, capsys,
-                                                                    monkeypatch):
-    from helpers import export
-
+@pytest.fixture
+def fake_export(monkeypatch):
+    """`course.export_bundle` replaced by one that records its call and writes a 2 MB model file."""
     calls = []
 
-    def fake_export(model, vocab, tokenizer, destination, info, check_texts=None):
-        calls.append((model, vocab, tokenizer, destination, info, check_texts))
+    def export(model, encoding, destination, info, *, check_texts=None):
+        calls.append((model, encoding, destination, info, check_texts))
         destination.mkdir(parents=True)
         (destination / "model.onnx").write_bytes(b"x" * 2_000_000)
         return destination
 
-    monkeypatch.setattr(export, "export_bundle", fake_export)
+    monkeypatch.setattr(course, "export_bundle", export)
+    return calls
+
+
+def test_export_passes_the_lessons_facts_and_the_provenance_as_values(fake_checkout, no_course_env, capsys,
+                                                                       fake_export):
+    import onnx
+
     run = course.start_lesson("04_x", profile="smoke", device="cpu")
     capsys.readouterr()
-    first, better = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
-    run.record(model=first, test={"accuracy": 0.5, "loss": 0.3}, vocab="vocab",
-               beyond={"model": better, "test": {"accuracy": 0.7, "loss": 0.2}, "how": "6 epochs",
-                       "export": {"name": "sentiment-cnn", "task": "sentiment", "labels": ["neg", "pos"],
-                                  "tokenizer": "tok", "min_length": 5, "check_texts": ["a"]}})
-    (model, vocab, tokenizer, destination, info, check_texts), = calls
-    assert model is better and vocab == "vocab" and tokenizer == "tok" and check_texts == ["a"]
-    assert destination == run.bundle_dir("sentiment-cnn")
-    assert (info.test_accuracy, info.source_notebook, info.profile, info.min_length) == (0.7, "04_x", "smoke", 5)
-    assert info.notes == "going-further model: 6 epochs"
-    assert capsys.readouterr().out.splitlines()[-1] == (
-        "exported bundle sentiment-cnn (Linear, sentiment, 2.0 MB) to results-smoke/04_x/bundles/sentiment-cnn")
-    with pytest.raises(ValueError, match="export needs tokenizer"):
-        run.export_result({"name": "s", "task": "sentiment", "labels": ["neg", "pos"]}, model=first, vocab="v")
+    better = torch.nn.Linear(2, 1)
+    bundle = run.export(better, "encoding", name="sentiment-cnn", task="sentiment", labels=["neg", "pos"],
+                        test={"accuracy": 0.7, "loss": 0.2}, check_texts=["a"], notes="going-further model: 6 epochs")
+    (model, encoding, destination, info, check_texts), = fake_export
+    assert model is better and encoding == "encoding" and check_texts == ["a"]
+    assert bundle == destination == run.bundle_dir("sentiment-cnn")
+    assert (info.name, info.task, info.labels, info.test_accuracy, info.source_notebook, info.profile, info.notes) == (
+        "sentiment-cnn", "sentiment", ["neg", "pos"], 0.7, "04_x", "smoke", "going-further model: 6 epochs")
+    # the course computes the provenance; export.py writes it as it is given
+    assert dict(info.provenance) == {"git_commit": git_commit(fake_checkout), "torch_version": torch.__version__,
+                                     "onnx_version": onnx.__version__}
+    assert capsys.readouterr().out == (
+        "exported bundle sentiment-cnn (Linear, sentiment, 2.0 MB) to results-smoke/04_x/bundles/sentiment-cnn\n")
+    run.export(better, "encoding", name="sentiment", task="sentiment", labels=["neg", "pos"])
+    assert (fake_export[-1][3].test_accuracy, fake_export[-1][3].notes) == (None, None)
+    with pytest.raises(ValueError, match="a bundle name is one plain folder name"):
+        run.export(better, "encoding", name="../sentiment", task="sentiment", labels=["neg", "pos"])
+
+
+def test_provenance_names_the_commit_and_the_versions():
+    import onnx
+
+    assert course.provenance() == {"git_commit": git_commit(course.checkout_root()),
+                                   "torch_version": torch.__version__, "onnx_version": onnx.__version__}
+    assert course.provenance(("torch", "no-such-package")) == {
+        "git_commit": git_commit(course.checkout_root()), "torch_version": torch.__version__,
+        "no-such-package_version": None}
+
+
+def test_record_only_records(fake_checkout, no_course_env, fake_export):
+    run = course.start_lesson("03_x", profile="smoke", device="cpu")
+    test = {"accuracy": 0.5, "loss": 0.3}
+    with pytest.raises(ValueError, match=r"record\(\) only records: export with run\.export\(\.\.\.\)"):
+        run.record(test=test, export={"name": "sentiment", "task": "sentiment"})
+    with pytest.raises(ValueError, match=r"record\(\) only records: export with run\.export"):
+        run.record(test=test, beyond={"test": test, "export": {"name": "sentiment-cnn"}})
+    assert not fake_export and not (run.notebook_dir / "metrics.json").exists()
+    assert not hasattr(run, "export_result") and not hasattr(run, "results_dir")
 
 
 def test_record_takes_several_results_or_none_and_names_a_bad_call(fake_checkout, no_course_env, capsys):
@@ -258,6 +339,22 @@ def test_start_lesson_describes_its_data_without_a_machine_path(fake_checkout, n
 def test_git_commit_inside_and_outside_a_checkout(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", git_commit(REPO_ROOT))
     assert git_commit(tmp_path).startswith("not a checkout") and str(tmp_path) in git_commit(tmp_path)
+    assert git_commit(None) == f"not a checkout (installed helpers {helpers.__version__})"
+
+
+def test_the_course_url_is_read_when_asked_from_the_checkout_or_the_installed_metadata(monkeypatch, tmp_path):
+    url = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    assert course.course_url() == url
+    course.course_url.cache_clear()
+    root = tmp_path / "checkout"
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[project.urls]\nRepository = "https://example.org/fork"\n')
+    monkeypatch.setattr(course, "checkout_root", lambda: root)
+    try:
+        assert course.course_url() == "https://example.org/fork"
+        assert "git+https://example.org/fork@v0.0.1" in course.version_mismatch("0.0.1")
+    finally:
+        course.course_url.cache_clear()
 
 
 @pytest.mark.parametrize("line, dirty", [

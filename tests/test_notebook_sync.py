@@ -10,7 +10,10 @@ import json
 
 import pytest
 
+from conftest import REPO_ROOT
 from helpers import lessons, models, sync, training
+
+NOTEBOOKS = REPO_ROOT / "notebooks"
 
 # What each lesson must define in its own #@save cells (lesson 5 reuses lesson 4's CNN).
 LESSON_CODE = {
@@ -41,12 +44,12 @@ def helper_imports(source):
 
 
 def test_the_library_copy_is_what_the_notebooks_save():
-    diff = sync.differences()
+    diff = sync.differences(NOTEBOOKS)
     assert diff == "", f"helpers/lessons.py differs from the notebooks; run python -m helpers.sync\n{diff}"
 
 
 def test_every_lesson_marks_its_own_model_cells():
-    notebooks = {path.name: path for path in sync.lesson_notebooks()}
+    notebooks = {path.name: path for path in sync.lesson_notebooks(NOTEBOOKS)}
     assert set(LESSON_CODE) <= set(notebooks), f"lessons missing: {set(LESSON_CODE) - set(notebooks)}"
     for name, path in notebooks.items():
         saved = {defined for cell in sync.saved_cells(path) for defined in cell.names}
@@ -58,7 +61,7 @@ def test_every_lesson_marks_its_own_model_cells():
 
 
 def test_lesson_5_uses_lesson_4s_cnn_from_the_library():
-    path = next(path for path in sync.lesson_notebooks() if path.name.startswith("05_"))
+    path = next(path for path in sync.lesson_notebooks(NOTEBOOKS) if path.name.startswith("05_"))
     assert "CNN" in set().union(*(helper_imports(source) for source in code_cells(path)))
 
 
@@ -118,3 +121,25 @@ def test_only_the_first_line_marks_a_cell_and_other_notebooks_are_ignored(tmp_pa
 def test_a_folder_without_lesson_notebooks_is_refused(tmp_path):
     with pytest.raises(sync.SyncError, match="no lesson notebooks"):
         sync.generate(tmp_path)
+
+
+def test_the_command_reads_notebooks_in_the_working_folder_and_says_when_there_are_none(tmp_path, monkeypatch,
+                                                                                         capsys):
+    """No folder is assumed beside the installed package: `--notebooks` defaults to ./notebooks."""
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "lessons.py"
+    assert sync.main(["--target", str(target)]) == 2
+    error = capsys.readouterr().err
+    assert f"no notebooks folder notebooks (a relative one is read from the working folder {tmp_path})" in error
+    assert "pass --notebooks DIR" in error and not target.exists()
+    (tmp_path / "notebooks").mkdir()
+    notebook(tmp_path / "notebooks" / "01_one.ipynb", "#@save\nTWO = 2")
+    assert sync.main(["--target", str(target)]) == 0 and "TWO = 2" in target.read_text()
+
+
+@pytest.mark.parametrize("name, key", [("01_simple_rnn.ipynb", "01"), ("A_own_dataset.ipynb", "A"),
+                                       ("07_deploy-v2.ipynb", "07"), ("1_short.ipynb", None), ("scratch.ipynb", None),
+                                       ("01_x.ipynb.bak", None), ("AB_two_letters.ipynb", None)])
+def test_one_notebook_name_pattern(name, key):
+    match = sync.NOTEBOOK_NAME.fullmatch(name)
+    assert (match and match["key"]) == key

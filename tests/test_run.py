@@ -82,6 +82,7 @@ def test_only_selects_lessons_and_appendices_and_rejects_unknown(lessons, tmp_pa
 def test_a_new_notebook_needs_no_change_to_the_runner(lessons):
     _write_notebook(lessons / "07_new.ipynb", ["pass"], published=80.0)
     _write_notebook(lessons / "B_more.ipynb", ["pass"])
+    _write_notebook(lessons / "8_one_digit.ipynb", ["pass"])   # not a course name (helpers.sync.NOTEBOOK_NAME)
     found = runner.discover(lessons)
     assert [lesson.key for lesson in found] == ["1", "2", "3", "7", "A", "B"]
     new = found[3]
@@ -98,12 +99,14 @@ def test_outside_a_checkout_the_working_folder_is_used_or_the_message_says_what_
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.chdir(empty)
-    with pytest.raises(SystemExit, match="no course notebooks .* in .*empty: pass --notebooks DIR, or download"):
+    with pytest.raises(SystemExit, match="no course notebooks .* in .*empty: pass --notebooks DIR, or download") as said:
         runner.main(["--profile", "smoke"])
+    assert f"download the notebooks from {course.course_url()} (its notebooks/ folder)" in str(said.value)
     monkeypatch.chdir(lessons)   # the notebooks in the working folder, no output folder given
     assert runner.main(["--profile", "smoke", "--only", "1", "--quiet"]) == 0
     assert (lessons / "results-smoke" / "01_good" / "metrics.json").is_file()   # the notebook's own default
-    assert (lessons / "results-smoke" / "summary.json").is_file()               # the runner's: the same folder
+    summary = json.loads((lessons / "results-smoke" / "summary.json").read_text())   # the runner's: same folder
+    assert summary["git_commit"].startswith("not a checkout (installed helpers")
     with pytest.raises(SystemExit, match="not a checkout"):
         runner.update_readme("table")
 
