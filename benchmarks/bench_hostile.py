@@ -78,7 +78,7 @@ def main(argv=None) -> dict:
 
     from helpers.results import git_commit
 
-    harness_commit = git_commit()  # now: the code may change while the benchmark runs
+    harness_commit = git_commit(REPO_ROOT)  # now: the code may change while the benchmark runs
     bodies = [heavy_requests(chosen, seed=args.seed + r, data_dir=args.data_dir) for r in range(args.repeat)]
     with tempfile.TemporaryDirectory() as scratch:
         models_dir = Path(args.models_dir) if args.models_dir else bundles_for_tests(Path(scratch))
