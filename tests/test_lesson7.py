@@ -67,7 +67,8 @@ def test_lesson7_reads_what_lesson3_writes():
     """Lesson 3's export cell names the bundle and the weights file that lesson 7 looks for, by lesson 3's name."""
     lesson3 = cell_with("run.export(", LESSON3).source
     (export,), (checkpoint,) = run_calls(parse(lesson3), "export"), run_calls(parse(lesson3), "checkpoint")
-    assert literal_arguments(export)[1]["name"] == "sentiment" and literal_arguments(checkpoint) == (["fasttext.pt"], {})
+    assert literal_arguments(export)[1]["name"] == "sentiment"
+    assert literal_arguments(checkpoint) == (["fasttext.pt"], {})
     assert "torch.save(model.state_dict(), weights)" in lesson3
     lesson7 = cell_with("run.bundle_dir(").source
     (bundle_dir,), (weights,) = run_calls(parse(lesson7), "bundle_dir"), run_calls(parse(lesson7), "checkpoint")
@@ -89,7 +90,8 @@ def test_lesson7_looks_where_lesson3s_run_writes(fake_checkout, no_course_env, t
 
 @pytest.fixture(scope="module")
 def lesson3_leftovers(tmp_path_factory):
-    """(bundle folder, weights file, model, encoding): a small FastText exported as lesson 3 exports, its weights saved."""
+    """(bundle folder, weights file, model, encoding): a small FastText exported as lesson 3 exports it, its
+    weights saved as lesson 3 saves them."""
     import torch
 
     from helpers.encoding import TextEncoding

@@ -122,7 +122,8 @@ def test_the_checks_find_what_they_look_for():
                  "gru = nn.GRU(8, 8, batch_first=True)\nhead = PackedGRU(8, 8, batch_first=True)\n"
                  "run.record(test=test, beyond=dict(model=better, how='x'))\n"
                  "imdb = load_imdb(tokenizer, run.data_dir, cache=run.cache_dir)")
-    assert misplaced_settings(good, {"PackedGRU"}) == [] and misplaced_settings(good, set()) == ["PackedGRU(batch_first=)"]
+    assert misplaced_settings(good, {"PackedGRU"}) == []
+    assert misplaced_settings(good, set()) == ["PackedGRU(batch_first=)"]
     assert exporting_records(good) == [] and uncached_loads(good) == []
     assert len(run_calls(parse("bundle = run.export(model, encoding, name='s')\nrun.where(x)"), "export")) == 1
 

@@ -70,8 +70,17 @@ def clean_environment(root: Path) -> dict:
     """No course variables, no PYTHONPATH, home and caches inside `root`, the Hugging Face hub offline."""
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("SENTIMENT_") and key not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(HOME=str(root / "home"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", MPLBACKEND="Agg", PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}")
+    env.update(HOME=str(root / "home"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", MPLBACKEND="Agg",
+               PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}")
     return env
+
+
+def printed_lines(python: Path, code: str, folder: Path) -> list[str]:
+    """The lines `code` prints, run by the installed course's `python` in `folder` with a clean environment."""
+    out = subprocess.run([python, "-c", code], cwd=folder, capture_output=True, text=True, timeout=120,
+                         env=clean_environment(folder))
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout.strip().splitlines()
 
 
 def test_installed_course_imports_from_site_packages_and_knows_no_checkout(installed, tmp_path):
@@ -79,10 +88,7 @@ def test_installed_course_imports_from_site_packages_and_knows_no_checkout(insta
     code = ("import helpers, helpers.course as c; "
             "print(helpers.__file__); print(c.checkout_root()); print(c.provenance()['git_commit']); "
             "print(c.course_url())")
-    out = subprocess.run([python, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                         env=clean_environment(tmp_path))
-    assert out.returncode == 0, out.stderr[-3000:]
-    module, checkout, commit, url = out.stdout.strip().splitlines()
+    module, checkout, commit, url = printed_lines(python, code, tmp_path)
     assert Path(module).parent == purelib / "helpers"
     assert checkout == "None" and commit.startswith("not a checkout")
     assert url == "https://github.com/sentiment-tutorials/sentiment-tutorials"   # pyproject's, via the metadata
@@ -94,10 +100,7 @@ def test_the_installed_course_includes_the_deployment(installed, tmp_path):
     code = ("from deployment import events, handler, lambda_package, latency, local; "
             "print(handler.__file__); print(local.WEBSITE_DIR / 'index.html'); "
             "print((local.WEBSITE_DIR / 'index.html').is_file())")
-    out = subprocess.run([python, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                         env=clean_environment(tmp_path))
-    assert out.returncode == 0, out.stderr[-3000:]
-    module, page, found = out.stdout.strip().splitlines()
+    module, page, found = printed_lines(python, code, tmp_path)
     assert Path(module) == purelib / "deployment" / "handler.py"
     assert Path(page) == purelib / "deployment" / "website" / "index.html" and found == "True"
 
