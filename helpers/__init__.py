@@ -26,4 +26,4 @@ its training epoch) in cells whose first line is `#@save`. `python -m helpers.sy
 those cells into `lessons.py` (generated: never edit it; tests/test_notebook_sync.py fails
 while it differs from the notebooks); `models` and `training` import from there.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
