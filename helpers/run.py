@@ -20,7 +20,8 @@ the others still run; the exit code is then 1.
 `--jobs N` runs N notebooks at once (a many-core machine, a GPU machine). The cores are then
 shared out: each kernel gets `SENTIMENT_THREADS` = cores // N (at least 1) torch threads,
 unless `SENTIMENT_THREADS` is set already; N kernels with as many threads as cores each would
-fight over the cores. Results and summary are those of a one-at-a-time run.
+fight over the cores. Lesson 7 starts only when lesson 3 has finished (it serves what lesson 3
+saved). Results and summary are those of a one-at-a-time run.
 
 The console shows one line per notebook (its test accuracy and minutes, or its error) and
 the summary table; `--log-output` streams the notebooks' own output too, `--quiet` prints
@@ -41,7 +42,7 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,9 @@ from .sync import NOTEBOOK_NAME
 
 METADATA_KEY = "course"   # the notebook metadata entry holding its title, published accuracy and kind
 KINDS = ("lesson", "baseline", "appendix")   # the summary's order: lessons, baselines, other appendices
+# With --jobs, a notebook that reads another one's results starts when that one has finished: lesson 7
+# serves the bundle and weights lesson 3 leaves in the results folder.
+STARTS_AFTER = {"7": "3"}
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")   # the colours of IPython's tracebacks
 
 
@@ -420,14 +424,21 @@ def run_notebooks(lessons: list[Lesson], output_dir: Path, args, parameters: dic
                 print(result_line(rows[-1]), file=sys.stderr, flush=True)
         return rows
     results = {}
+    selected = {lesson.key for lesson in lessons}
+    waiting = [lesson for lesson in lessons if STARTS_AFTER.get(lesson.key) in selected]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(run, lesson): lesson for lesson in lessons}
-        for number, future in enumerate(as_completed(futures), 1):
-            lesson = futures[future]
-            results[lesson.stem] = future.result()
-            if not args.quiet:
-                print(f"[{number}/{total}] {lesson.stem} ({args.profile}) ... {result_line(results[lesson.stem])}",
-                      file=sys.stderr, flush=True)
+        running = {pool.submit(run, lesson): lesson for lesson in lessons if lesson not in waiting}
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                lesson = running.pop(future)
+                results[lesson.stem] = future.result()
+                if not args.quiet:
+                    print(f"[{len(results)}/{total}] {lesson.stem} ({args.profile}) ... "
+                          f"{result_line(results[lesson.stem])}", file=sys.stderr, flush=True)
+                for follower in [later for later in waiting if STARTS_AFTER[later.key] == lesson.key]:
+                    waiting.remove(follower)
+                    running[pool.submit(run, follower)] = follower
     return [results[lesson.stem] for lesson in lessons]
 
 

@@ -1,6 +1,8 @@
 """The papermill batch runner: ordering, summaries, failure handling, in-place runs, its console."""
 import json
 import re
+import threading
+import time
 
 import nbformat
 import pytest
@@ -357,6 +359,27 @@ def test_jobs_run_notebooks_at_once_dividing_the_cores_and_still_report_a_failur
     assert sorted(finished) == ["01_good", "02_bad", "03_good"]
     assert err.splitlines()[-1] == "1 notebook(s) failed: 02_bad"
     assert "SENTIMENT_THREADS" not in runner.os.environ                    # given to the kernels only
+
+
+def test_with_jobs_lesson_7_starts_only_when_lesson_3_has_finished(lessons, tmp_path, monkeypatch):
+    _write_notebook(lessons / "07_serve.ipynb", [WRITE_METRICS], parameters='NAME = "07_serve"')
+    events, lock = [], threading.Lock()
+
+    def fake_execute(lesson, output_dir, inplace, log_output=False, parameters=None):
+        with lock:
+            events.append(("start", lesson.key))
+        if lesson.key == "3":
+            time.sleep(0.5)   # time for a wrongly started lesson 7 to show up in `events`
+        with lock:
+            events.append(("end", lesson.key))
+        return {"lesson": lesson.key, "notebook": lesson.stem, "test_accuracy": 0.5, "minutes": 0.0}
+
+    monkeypatch.setattr(runner, "execute", fake_execute)
+    monkeypatch.setattr(runner, "core_count", lambda: 4)
+    runner.main(["--notebooks", str(lessons), "--profile", "smoke", "--only", "1,3,7", "--jobs", "3", "--quiet",
+                 "--output-dir", str(tmp_path / "out")])
+    assert sorted(key for what, key in events if what == "end") == ["1", "3", "7"]
+    assert events.index(("end", "3")) < events.index(("start", "7"))
 
 
 def test_threads_are_shared_only_when_several_run_and_the_user_has_not_chosen():
