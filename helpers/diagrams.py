@@ -629,7 +629,7 @@ def bag_of_ngrams(tokens: Sequence[str] = REVIEW, embedding_dim: int = 5, seed: 
     vectors = _seeded_values(seed, len(items), embedding_dim)
     step, box_w = 0.98, 0.9
     left = 0.4
-    width = max(left + len(items) * step + 0.3, 8.5)
+    width = max(left + len(items) * step + 1.2, 8.5)
     height = 6.1
     fig, ax = _canvas(width, height)
     _title(ax, "FastText: average the embeddings of words and bigrams", height)
@@ -848,7 +848,7 @@ def min_length_padding(tokens: Sequence[str] = ("awful", "!"), filter_sizes: Seq
     cell_w, cell_h = 0.95, 0.42
     left_a, left_b = 1.15, 1.15 + min_length * cell_w + 0.8
     width = left_b + max(min_length, T) * cell_w + 0.5
-    height = 2.4 + min_length * cell_h * 0 + 2.9
+    height = 1.3 + cell_h + 0.35 + len(filter_sizes) * 0.5 + 0.9
     fig, ax = _canvas(width, height)
     _title(ax, f"Short input is padded to min_length = max(filter_sizes) = {min_length}", height)
     top = height - 1.3
@@ -872,9 +872,10 @@ def min_length_padding(tokens: Sequence[str] = ("awful", "!"), filter_sizes: Seq
                 f"k = {k}: T − k + 1 = {windows}, no window"
             ax.text(left + 0.1, y - 0.14, label, va="center", fontsize=SMALL, zorder=4,
                     color=PALETTE["ink"] if fits else PALETTE["highlight"])
-    ax.plot([left_a + T * cell_w + 0.02] * 2, [top - cell_h - 0.1, 0.75], color=PALETTE["highlight"], lw=1.2,
+    bottom = top - cell_h - 0.35 - len(filter_sizes) * 0.5
+    ax.plot([left_a + T * cell_w + 0.02] * 2, [top - cell_h - 0.1, bottom], color=PALETTE["highlight"], lw=1.2,
             ls=":")
-    ax.text(left_a + T * cell_w + 0.08, 0.8, "end of input", fontsize=8, color=PALETTE["highlight"])
+    ax.text(left_a + T * cell_w + 0.08, bottom + 0.02, "end of input", fontsize=8, color=PALETTE["highlight"])
     ax.text(0.2, 0.3, f"PadCollate(min_length={min_length}); windows reaching into {pad} are masked, "
             "except a short review's first", fontsize=SMALL, color=PALETTE["muted"], family="monospace")
     return fig
@@ -1045,17 +1046,17 @@ def transformer_gru_cache(tokens: Sequence[str] = ("[CLS]", "this", "film", "is"
         _cell(ax, left + t * cell * 1.55, top - 0.84, cell * 1.55, 0.4,
               tint(PALETTE["output"], 0.4) if real else "white", text="1" if real else "0", lw=2,
               edge="white" if real else PALETTE["pad"], gid="mask_one" if real else "mask_zero")
-    band_y = 0.85
+    band_y = 1.15
     # region: computed once
-    ax.add_patch(FancyBboxPatch((0.15, band_y - 0.25), 5.55, 2.35, boxstyle="round,pad=0,rounding_size=0.1",
+    ax.add_patch(FancyBboxPatch((0.15, band_y - 0.5), 5.55, 2.1, boxstyle="round,pad=0,rounding_size=0.1",
                                 facecolor=tint(PALETTE["frozen"], 0.12), edgecolor=PALETTE["frozen"], ls="--",
                                 zorder=0.5))
-    ax.text(0.3, band_y + 1.85, "computed once, cached (encode_cached)", fontsize=SMALL,
+    ax.text(0.3, band_y - 0.3, "computed once, cached (encode_cached)", fontsize=SMALL,
             color=PALETTE["frozen"], fontweight="bold")
-    ax.add_patch(FancyBboxPatch((5.95, band_y - 0.25), 4.3, 2.35, boxstyle="round,pad=0,rounding_size=0.1",
+    ax.add_patch(FancyBboxPatch((5.95, band_y - 0.5), 4.3, 2.1, boxstyle="round,pad=0,rounding_size=0.1",
                                 facecolor=tint(PALETTE["trained"], 0.1), edgecolor=PALETTE["trained"], ls="--",
                                 zorder=0.5))
-    ax.text(6.1, band_y + 1.85, "trained every epoch (GRUHead)", fontsize=SMALL, color=PALETTE["trained"],
+    ax.text(6.1, band_y - 0.3, "trained every epoch (GRUHead)", fontsize=SMALL, color=PALETTE["trained"],
             fontweight="bold")
     _flow(ax, [
         (0.35, band_y, 1.45, 1.2, f"frozen\nencoder\n{encoder_name}\n{n_layers} layers", "frozen"),
@@ -1065,22 +1066,22 @@ def transformer_gru_cache(tokens: Sequence[str] = ("[CLS]", "this", "film", "is"
         (7.8, band_y, 0.95, 1.2, "dropout\n→ out", "trained"),
         (9.1, band_y, 0.95, 1.2, "logit", "output"),
     ])
-    _arrow(ax, (left + 0.6, top - 0.86), (1.07, band_y + 1.2))
-    ax.text(left + 0.7, band_y + 1.5, "input_ids, attention_mask", fontsize=8.5, family="monospace",
+    _arrow(ax, (1.7, top - 0.86), (1.7, band_y + 1.2))
+    ax.text(1.82, band_y + 1.72, "input_ids, attention_mask", fontsize=8.5, family="monospace",
             color=PALETTE["muted"])
-    ax.text(0.2, 0.25, "requires_grad=False for the encoder: no gradients reach it, so its output is the "
+    ax.text(0.2, 0.2, "requires_grad=False for the encoder: no gradients reach it, so its output is the "
             "same each epoch and can be read from disk", fontsize=SMALL, color=PALETTE["muted"])
     return fig
 
 
-def serving_path(bundle_files: Sequence[str] = ("model.onnx", "vocab.json", "tokenizer.json", "meta.json"),
+def serving_path(bundle_files: Sequence[str] = ("tokenizer.json", "vocab.json", "model.onnx", "meta.json"),
                  text: str = "not good at all") -> Figure:
     """Lesson 7's serving path: a web page POSTs texts through API Gateway to the Lambda handler, which
     loads a bundle (the ONNX network, the vocabulary, the tokenizer settings and meta.json with the
     labels) once per container, then per request tokenizes, encodes to padded ids, runs ONNX Runtime
     and turns the output into probabilities (sigmoid or softmax), answering with JSON."""
     bundle_files = list(bundle_files)
-    width, height = 10.4, 5.2
+    width, height = 10.4, 5.6
     fig, ax = _canvas(width, height)
     _title(ax, "Lesson 7: from a bundle to an answer", height)
     request_y = 3.3
@@ -1114,7 +1115,6 @@ def serving_path(bundle_files: Sequence[str] = ("model.onnx", "vocab.json", "tok
              fontsize=SMALL, gid="bundle_file")
         target = feeds.get(name, x + 0.67)
         _arrow(ax, (x + 0.67, 1.3), (target, 3.2), color=tint(PALETTE["ink"], 0.45), lw=1.0)
-    ax.text(9.37 - 1.6, 2.55, "labels", fontsize=8, color=PALETTE["muted"])
     # the answer
     answer = ('{"predictions": [{"label": "negative",\n  "probability": 0.97,\n'
               '  "probabilities": {...}}]}')
@@ -1224,7 +1224,7 @@ def fine_tuning_layers(n_layers: int = 6, train_layers: int = 3, total_steps: in
     fig.text(0.015, 0.95, "Appendix C: cached lower layers, fine-tuned top layers", fontsize=TITLE,
              fontweight="bold", va="center")
     ax = fig.add_axes((0.0, 0.0, 0.5, 0.9))
-    ax.set_xlim(0, 5.1)
+    ax.set_xlim(-1.4, 3.9)
     ax.set_ylim(0, 4.5)
     ax.set_aspect("equal")
     ax.axis("off")
