@@ -599,9 +599,10 @@ def bigrams(tokens: Sequence[str] = ("this", "film", "is", "not", "good")) -> Fi
         x_a = left + index * step + box_w / 2
         x_b = x_a + step
         mid = (x_a + x_b) / 2
-        ax.plot([x_a, x_a, x_b, x_b], [token_y - 0.08, token_y - 0.25, token_y - 0.25, token_y - 0.08],
-                color=PALETTE["bigram"], lw=1.2)
-        _arrow(ax, (mid, token_y - 0.25), (mid, pair_y + 0.46), color=PALETTE["bigram"])
+        depth = 0.2 if index % 2 == 0 else 0.4      # alternate so neighbouring pairs' brackets stay apart
+        ax.plot([x_a - 0.04, x_a - 0.04, x_b + 0.04, x_b + 0.04] if index % 2 else [x_a, x_a, x_b, x_b],
+                [token_y - 0.05, token_y - depth, token_y - depth, token_y - 0.05], color=PALETTE["bigram"], lw=1.2)
+        _arrow(ax, (mid, token_y - depth), (mid, pair_y + 0.46), color=PALETTE["bigram"])
         repeat = (a, b) in seen
         seen.add((a, b))
         highlight = (a.lower(), b.lower()) in (("not", "good"), ("not", "bad"))
@@ -906,7 +907,7 @@ def softmax(logits: Sequence[float] = (0.4, 1.1, 0.2, 2.6, 0.9, -0.8),
     fig = Figure(figsize=(9.6, 4.3), facecolor="white")
     fig.text(0.015, 0.94, f'Softmax over the TREC classes for "{_plain(question)}"', fontsize=TITLE,
              fontweight="bold", va="center")
-    fig.text(0.015, 0.845, r"$p_c = \mathrm{softmax}(z)_c = \frac{e^{z_c}}{\sum_{j} e^{z_j}}$",
+    fig.text(0.015, 0.845, r"$p_c = \mathrm{softmax}(z)_c = \dfrac{e^{z_c}}{\sum_{j} e^{z_j}}$",
              fontsize=EQUATION + 1, va="center")
     left, right = fig.add_axes((0.07, 0.13, 0.38, 0.6)), fig.add_axes((0.58, 0.13, 0.38, 0.6))
     best = int(np.argmax(logits))
@@ -963,7 +964,7 @@ def cross_entropy(logits: Sequence[float] = (0.4, 1.1, 0.2, 2.6, 0.9, -0.8),
     right.plot(p, -np.log(p), color=PALETTE["ink"], lw=1.5)
     right.plot([probabilities[index]], [loss], "o", color=PALETTE["highlight"], ms=8, gid="loss_point")
     right.annotate(f"{target}: −log {probabilities[index]:.2f} = {loss:.2f}", (probabilities[index], loss),
-                   xytext=(probabilities[index] + 0.12, loss + 1.0), fontsize=SMALL,
+                   xytext=(max(0.05, probabilities[index] - 0.5), loss + 1.3), fontsize=SMALL,
                    arrowprops={"arrowstyle": "-", "color": PALETTE["muted"]})
     right.set_xlabel("p(true class)", fontsize=SMALL)
     right.set_ylabel(r"loss $-\log p$", fontsize=SMALL)
@@ -1171,10 +1172,10 @@ def nbsvm(documents: Sequence[Sequence[str]] = (("not", "good"), ("good", "fun")
     fig = Figure(figsize=(10.2, 4.6), facecolor="white")
     fig.text(0.015, 0.94, "Appendix B: NB-SVM weighs each term by its log-count ratio", fontsize=TITLE,
              fontweight="bold", va="center")
-    fig.text(0.015, 0.84, r"$r = \log\frac{p\,/\,\|p\|_1}{q\,/\,\|q\|_1},\quad p = \alpha + \sum_{i:\,y_i=1}"
+    fig.text(0.015, 0.84, r"$r = \log\dfrac{p\,/\,\|p\|_1}{q\,/\,\|q\|_1},\quad p = \alpha + \sum_{i:\,y_i=1}"
              r"\hat{x}_i,\quad q = \alpha + \sum_{i:\,y_i=0} \hat{x}_i,\quad \hat{y} = \mathrm{sign}"
              r"(w^\top (r \odot \hat{x}) + b)$", fontsize=EQUATION - 0.5, va="center")
-    matrix_ax = fig.add_axes((0.1, 0.12, 0.36, 0.58))
+    matrix_ax = fig.add_axes((0.15, 0.12, 0.32, 0.58))
     matrix_ax.imshow(present, cmap="Blues", vmin=-0.3, vmax=1.3, aspect="auto")
     for (row, col), value in np.ndenumerate(present):
         matrix_ax.text(col, row, f"{value:.0f}", ha="center", va="center", fontsize=SMALL,
