@@ -904,12 +904,12 @@ def softmax(logits: Sequence[float] = (0.4, 1.1, 0.2, 2.6, 0.9, -0.8),
     stays the largest probability (`argmax` picks the prediction)."""
     logits, classes = _class_arguments(logits, classes)
     probabilities = softmax_probabilities(logits)
-    fig = Figure(figsize=(9.6, 4.3), facecolor="white")
+    fig = Figure(figsize=(9.6, 4.8), facecolor="white")
     fig.text(0.015, 0.94, f'Softmax over the TREC classes for "{_plain(question)}"', fontsize=TITLE,
              fontweight="bold", va="center")
     fig.text(0.015, 0.845, r"$p_c = \mathrm{softmax}(z)_c = \dfrac{e^{z_c}}{\sum_{j} e^{z_j}}$",
              fontsize=EQUATION + 1, va="center")
-    left, right = fig.add_axes((0.07, 0.13, 0.38, 0.6)), fig.add_axes((0.58, 0.13, 0.38, 0.6))
+    left, right = fig.add_axes((0.07, 0.11, 0.38, 0.55)), fig.add_axes((0.58, 0.11, 0.38, 0.55))
     best = int(np.argmax(logits))
     colours = [PALETTE["output"] if index == best else PALETTE["embedding"] for index in range(len(classes))]
     bars = left.bar(classes, logits, color=[tint(c, 0.55) for c in colours], edgecolor=colours)
