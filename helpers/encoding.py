@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,10 +61,13 @@ class TextEncoding:
     @classmethod
     def build(cls, tokenizer: Tokenizer, corpus, *, max_size: int | None = None, min_freq: int = 1,
               bigrams: bool = False, min_length: int = 1, batch_first: bool = True) -> "TextEncoding":
-        """The encoding whose vocabulary counts `corpus` (a tokenized corpus, without bigrams: they are added
-        here when `bigrams`): `Vocab.from_counts` with `max_size` and `min_freq`."""
-        prepared = corpus.with_bigrams() if bigrams else corpus
-        vocab = Vocab.from_counts(prepared.counts(), max_size=max_size, min_freq=min_freq)
+        """The encoding whose vocabulary counts `corpus` (a `TokenizedCorpus`, or a list of token lists; without
+        bigrams: they are added here when `bigrams`): `Vocab.from_counts` with `max_size` and `min_freq`."""
+        if hasattr(corpus, "counts"):
+            counts = (corpus.with_bigrams() if bigrams else corpus).counts()
+        else:   # plain token lists (a test, a few sentences typed in a notebook)
+            counts = Counter(token for tokens in corpus for token in (add_bigrams(tokens) if bigrams else tokens))
+        vocab = Vocab.from_counts(counts, max_size=max_size, min_freq=min_freq)
         return cls(tokenizer, vocab, bigrams=bigrams, min_length=min_length, batch_first=batch_first)
 
     def with_vocab(self, vocab: Vocab) -> "TextEncoding":

@@ -174,3 +174,15 @@ def test_importing_the_encoding_loads_no_torch():
             "assert not heavy, heavy\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_build_counts_a_corpus_or_plain_token_lists_alike():
+    from helpers.corpus import tokenize_corpus
+
+    tokenizer = Tokenizer()
+    texts = ["not good at all", "good fun", "not good"]
+    for bigrams in (False, True):
+        from_lists = TextEncoding.build(tokenizer, [tokenizer(text) for text in texts], bigrams=bigrams)
+        from_corpus = TextEncoding.build(tokenizer, tokenize_corpus(texts, tokenizer, workers=1), bigrams=bigrams)
+        assert from_lists.vocab.itos == from_corpus.vocab.itos
+    assert "not good" in from_lists.vocab.stoi and from_lists.vocab.itos[2] == "good"   # the most frequent word
