@@ -17,6 +17,7 @@ outputs, padding, what is frozen or cached and what is trained). Artists a test 
 from __future__ import annotations
 
 import argparse
+import io
 import math
 from pathlib import Path
 from typing import Callable, Sequence
@@ -62,9 +63,19 @@ def _plain(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
+class Diagram(Figure):
+    """A matplotlib `Figure` that shows itself as a PNG in Jupyter and Colab (`_repr_png_`), whether or not
+    pyplot's inline backend is on: it is built without pyplot, which alone would show only its repr text."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100, facecolor=self.get_facecolor())
+        return buffer.getvalue()
+
+
 def _canvas(width: float, height: float):
     """A figure `width` x `height` inches with one frameless axes whose data units are inches."""
-    fig = Figure(figsize=(width, height), facecolor="white")
+    fig = Diagram(figsize=(width, height), facecolor="white")
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, width)
     ax.set_ylim(0, height)
@@ -904,7 +915,7 @@ def softmax(logits: Sequence[float] = (0.4, 1.1, 0.2, 2.6, 0.9, -0.8),
     stays the largest probability (`argmax` picks the prediction)."""
     logits, classes = _class_arguments(logits, classes)
     probabilities = softmax_probabilities(logits)
-    fig = Figure(figsize=(9.6, 4.8), facecolor="white")
+    fig = Diagram(figsize=(9.6, 4.8), facecolor="white")
     fig.text(0.015, 0.94, f'Softmax over the TREC classes for "{_plain(question)}"', fontsize=TITLE,
              fontweight="bold", va="center")
     fig.text(0.015, 0.845, r"$p_c = \mathrm{softmax}(z)_c = \dfrac{e^{z_c}}{\sum_{j} e^{z_j}}$",
@@ -943,7 +954,7 @@ def cross_entropy(logits: Sequence[float] = (0.4, 1.1, 0.2, 2.6, 0.9, -0.8),
     probabilities = softmax_probabilities(logits)
     index = classes.index(target)
     loss = -math.log(probabilities[index])
-    fig = Figure(figsize=(9.6, 4.3), facecolor="white")
+    fig = Diagram(figsize=(9.6, 4.3), facecolor="white")
     fig.text(0.015, 0.94, "Cross-entropy: minus the log-probability of the true class", fontsize=TITLE,
              fontweight="bold", va="center")
     fig.text(0.015, 0.845, r"$\mathcal{L} = -\log p_y = -z_y + \log\sum_j e^{z_j}$"
@@ -986,7 +997,7 @@ def one_hot_target(logits: Sequence[float] = (0.4, 1.1, 0.2, 2.6, 0.9, -0.8),
         raise ValueError(f"target {target!r} is not one of the classes {classes}")
     probabilities = softmax_probabilities(logits)
     one_hot = np.array([1.0 if c == target else 0.0 for c in classes])
-    fig = Figure(figsize=(9.2, 4.0), facecolor="white")
+    fig = Diagram(figsize=(9.2, 4.0), facecolor="white")
     fig.text(0.015, 0.93, "One-hot target against the predicted distribution", fontsize=TITLE,
              fontweight="bold", va="center")
     fig.text(0.015, 0.83, r"$H(y, p) = -\sum_c y_c \log p_c = -\log p_{\mathrm{" + target + r"}}$"
@@ -1169,7 +1180,7 @@ def nbsvm(documents: Sequence[Sequence[str]] = (("not", "good"), ("good", "fun")
     p = alpha + present[positive].sum(axis=0)
     q = alpha + present[~positive].sum(axis=0)
     r = np.log((p / p.sum()) / (q / q.sum()))
-    fig = Figure(figsize=(10.2, 4.6), facecolor="white")
+    fig = Diagram(figsize=(10.2, 4.6), facecolor="white")
     fig.text(0.015, 0.94, "Appendix B: NB-SVM weighs each term by its log-count ratio", fontsize=TITLE,
              fontweight="bold", va="center")
     fig.text(0.015, 0.84, r"$r = \log\dfrac{p\,/\,\|p\|_1}{q\,/\,\|q\|_1},\quad p = \alpha + \sum_{i:\,y_i=1}"
@@ -1221,7 +1232,7 @@ def fine_tuning_layers(n_layers: int = 6, train_layers: int = 3, total_steps: in
     linear warm-up over `warmup_fraction` of the steps, then linear decay to 0."""
     if not 0 < train_layers <= n_layers:
         raise ValueError(f"train_layers must be between 1 and n_layers={n_layers}, got {train_layers}")
-    fig = Figure(figsize=(10.2, 5.0), facecolor="white")
+    fig = Diagram(figsize=(10.2, 5.0), facecolor="white")
     fig.text(0.015, 0.95, "Appendix C: cached lower layers, fine-tuned top layers", fontsize=TITLE,
              fontweight="bold", va="center")
     ax = fig.add_axes((0.0, 0.0, 0.5, 0.9))

@@ -192,3 +192,12 @@ def test_import_does_not_import_torch():
     code = "import sys, helpers.diagrams; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_diagram_displays_as_a_png_without_pyplots_inline_backend():
+    """A notebook cell ending in a diagram call shows the picture, not '<Figure size ...>' (the figures are built
+    without pyplot, so `%matplotlib inline` cannot be relied on to register a formatter for them)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    formats, _ = InteractiveShell.instance().display_formatter.format(diagrams.DIAGRAMS["rnn_unrolled"]())
+    assert formats["image/png"].startswith(b"\x89PNG")
