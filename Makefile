@@ -1,10 +1,11 @@
 # Entry points (see README): `make lab` opens the notebooks in JupyterLab, `make all` runs every notebook,
 # `make test` runs the tests.
 # The course is tested on Python 3.11-3.12 (pyproject's requires-python, environment.yml and the README say
-# the same): the first of python3.12 and python3.11 on the PATH that runs (a pyenv shim may not), once;
+# the same): python3.11 (the reference runs' version) or else python3.12, the first on the PATH that runs
+# (a pyenv shim may not);
 # `make PYTHON=/path/to/python3.x` picks another.
 ifeq ($(origin PYTHON),undefined)
-PYTHON := $(shell for name in python3.12 python3.11; do $$name -c '' 2>/dev/null && { echo $$name; break; }; done)
+PYTHON := $(shell for name in python3.11 python3.12; do $$name -c '' 2>/dev/null && { echo $$name; break; }; done)
 endif
 VENV ?= .venv
 PY := $(VENV)/bin/python
