@@ -2,8 +2,7 @@
 # `make test` runs the tests.
 # The course is tested on Python 3.11-3.12 (pyproject's requires-python, environment.yml and the README say
 # the same): python3.11 (the reference runs' version) or else python3.12, the first on the PATH that runs
-# (a pyenv shim may not);
-# `make PYTHON=/path/to/python3.x` picks another.
+# (a pyenv shim may not); `make PYTHON=/path/to/python3.x` picks another.
 ifeq ($(origin PYTHON),undefined)
 PYTHON := $(shell for name in python3.11 python3.12; do $$name -c '' 2>/dev/null && { echo $$name; break; }; done)
 endif
