@@ -60,9 +60,10 @@ test: setup deploy-deps
 	SENTIMENT_PROFILE=smoke SENTIMENT_RESULTS_DIR=$${SENTIMENT_RESULTS_DIR:-$$(mktemp -d)} \
 	  $(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
-# The website and both API routes on http://127.0.0.1:8000, through the Lambda handlers.
+# The website and both API routes on http://127.0.0.1:$(PORT) (8000 unless PORT=...), through the Lambda handlers.
+PORT ?= 8000
 serve: setup
-	$(PY) -m deployment.local
+	$(PY) -m deployment.local --port $(PORT)
 
 # ONNX Runtime handler vs torch eager: cold start, latency, package size, load test.
 bench-deployment: setup deploy-deps
