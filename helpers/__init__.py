@@ -13,7 +13,8 @@ checks it):
   sync (writes lessons.py from the notebooks).
 * library, no torch: progress (progress bars), corpus (tokenized arrays, parallel
   tokenizing), data (IMDb, TREC, your own tables), plots, diagrams (the lessons' teaching
-  pictures, matplotlib), baselines (scikit-learn, appendix B).
+  pictures), content (what each notebook holds: equations, diagrams, exercises, traces of
+  the repository's history), baselines (scikit-learn, appendix B).
 * library, torch: hardware (device, CPU/GPU description, package versions), precision
   (bf16/fp16/fp32 training), reproducibility (seeds, deterministic algorithms), lessons
   (generated, below), models, batching (length buckets, padding), inference (predict,

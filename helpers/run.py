@@ -286,14 +286,19 @@ def result_rows(rows: list[dict]) -> list[dict]:
     return flat
 
 
-def update_readme(table: str, readme: Path | None = None) -> None:
-    """Put `table` between the README's results markers (default: the checkout's README.md)."""
-    if readme is None:
-        root = checkout_root()
-        if root is None:
-            raise SystemExit("--readme writes the checkout's README.md; these helpers are installed, not a checkout")
-        readme = root / "README.md"
-    start, end = "<!-- results:start -->", "<!-- results:end -->"
+def checkout_readme() -> Path:
+    """The checkout's README.md (a SystemExit outside a checkout)."""
+    root = checkout_root()
+    if root is None:
+        raise SystemExit("--readme writes the checkout's README.md; these helpers are installed, not a checkout")
+    return root / "README.md"
+
+
+def update_readme(table: str, readme: Path | None = None, markers: str = "results") -> None:
+    """Put `table` between the README's `<!-- {markers}:start -->` and `<!-- {markers}:end -->` (default: the
+    checkout's README.md; "results": the reference table, "notebooks": the students' table)."""
+    readme = readme or checkout_readme()
+    start, end = f"<!-- {markers}:start -->", f"<!-- {markers}:end -->"
     text = readme.read_text(encoding="utf-8")
     if start not in text or end not in text:
         raise SystemExit(f"{readme} has no {start} ... {end} markers")
@@ -349,6 +354,62 @@ def summary_table(rows: list[dict]) -> str:
               "`python -m helpers.run`)."]
     if any(row.get("profile") == "smoke" for row in rows):
         lines += ["", "Smoke profile rows: a few hundred examples and one epoch; they only show the code runs."]
+    return "\n".join(lines) + "\n"
+
+
+def accuracy_words(row: dict) -> str:
+    """A notebook's test accuracy for students: with the going-further figure and the tutorial's; per dataset the
+    best of several results (appendix B); the recorded result of a notebook without test accuracy (lesson 7)."""
+    if "error" in row:
+        return "failed in its last run"
+    if row.get("rows"):
+        best = {}
+        for result in row["rows"]:
+            if result.get("test_accuracy") is not None and (
+                    result["dataset"] not in best or result["test_accuracy"] > best[result["dataset"]]["test_accuracy"]):
+                best[result["dataset"]] = result
+        return ", ".join(f"{result['dataset']} {100 * result['test_accuracy']:.2f}% ({result['model']})"
+                         for result in best.values())
+    if row.get("test_accuracy") is None:
+        return row.get("result") or ""
+    words = f"{100 * row['test_accuracy']:.2f}%"
+    beyond = (row.get("beyond") or {}).get("test_accuracy")
+    if beyond is not None:
+        words += f", going further {100 * beyond:.2f}%"
+    if row.get("published_accuracy") is not None:
+        words += f" (tutorial {row['published_accuracy']:.2f}%)"
+    return words
+
+
+NOT_MEASURED = "–"
+# A notebook's main plot: the first of these its run wrote
+MAIN_PLOTS = ("confusion_matrix.png", "learning_curves.png", "latency.png")
+# What a notebook leaves on disk, as its metrics.json records it: lesson 6's features, appendix C's cache
+DISK_KEYS = ("feature_bytes", "cache_bytes")
+
+
+def notebook_table(rows: list[dict], output_dir: Path, readme_folder: Path) -> str:
+    """The README's table for students, one line per notebook of `rows` (the runner's rows from `output_dir`):
+    the notebook (linked, and opened in Colab), what it teaches (its title), test accuracy, whole-notebook
+    minutes on a CPU and on a GPU (by the device its run recorded), its disk cache, and a link to its main
+    plot; links are relative to `readme_folder`."""
+    colab = course_url().replace("https://github.com/", "https://colab.research.google.com/github/")
+    lines = ["| # | notebook | what it teaches | test accuracy | CPU minutes | GPU minutes | disk cache | main plot |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        stem = row["notebook"]
+        minutes = f"{row['minutes']:.1f}" if row.get("minutes") is not None else NOT_MEASURED
+        on_gpu = (row.get("device") or "").startswith("cuda")
+        metrics = read_metrics(output_dir / stem) or {}
+        disk = next((f"{metrics[key] / 1e9:.1f} GB" for key in DISK_KEYS if metrics.get(key)), "")
+        plot = next((output_dir / stem / name for name in MAIN_PLOTS if (output_dir / stem / name).is_file()), None)
+        plot_link = f"[plot]({Path(os.path.relpath(plot, readme_folder)).as_posix()})" if plot else ""
+        lines.append(f"| {row['lesson']} | [{stem}](notebooks/{stem}.ipynb) ([Colab]({colab}/blob/main/notebooks/"
+                     f"{stem}.ipynb)) | {row.get('title') or ''} | {accuracy_words(row)} | "
+                     f"{NOT_MEASURED if on_gpu else minutes} | {minutes if on_gpu else NOT_MEASURED} | "
+                     f"{disk} | {plot_link} |")
+    if any(f"| {NOT_MEASURED} |" in line for line in lines[2:]):
+        lines += ["", f"{NOT_MEASURED}: not measured yet on that kind of device."]
     return "\n".join(lines) + "\n"
 
 
@@ -462,7 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     console.add_argument("--quiet", action="store_true", help="print only the summary (no line per notebook)")
     console.add_argument("--log-output", action="store_true", help="stream each notebook's printed output to the "
                         "console as it runs (for debugging; progress bars stay off in batch runs)")
-    parser.add_argument("--readme", action="store_true", help="also write the results table into README.md")
+    parser.add_argument("--readme", action="store_true",
+                        help="also write the results tables into README.md (the students' and the reference one)")
     parser.add_argument("--summary-only", action="store_true",
                         help="run no notebook: write summary.json and summary.md (and, with --readme, the README's "
                              "table) again from the runs already in the output folder")
@@ -489,7 +551,9 @@ def main(argv: list[str] | None = None) -> int:
     with atomic_path(output_dir / "summary.md") as tmp:
         tmp.write_text(summary_markdown(everything, commit), encoding="utf-8")
     if args.readme:
-        update_readme(summary_table(everything))
+        readme = checkout_readme()
+        update_readme(summary_table(everything), readme)
+        update_readme(notebook_table(everything, output_dir, readme.parent), readme, markers="notebooks")
     print(summary_markdown(everything, commit))
     failed = [row["notebook"] for row in rows if "error" in row]
     if failed:

@@ -429,3 +429,43 @@ def test_the_commit_column_shortens_commits_only():
         "`0123456789ab` (uncommitted changes)")
     assert runner.short_commit("not a checkout (installed helpers 0.1.0)") == "not a checkout (installed helpers 0.1.0)"
     assert runner.short_commit(None) == ""
+
+
+def test_notebook_table_for_students_links_each_notebook_its_plot_and_splits_cpu_from_gpu_minutes(tmp_path):
+    output = tmp_path / "results"
+    for stem, plots in (("04_x", ["learning_curves.png"]), ("05_x", ["learning_curves.png", "confusion_matrix.png"]),
+                        ("06_x", [])):
+        (output / stem).mkdir(parents=True)
+        for name in plots:
+            (output / stem / name).write_bytes(b"png")
+    (output / "06_x" / "metrics.json").write_text(json.dumps({"feature_bytes": 10_094_365_440}))
+    rows = [{"lesson": "4", "notebook": "04_x", "title": "CNN", "test_accuracy": 0.8802, "published_accuracy": 85.31,
+             "beyond": {"test_accuracy": 0.88228}, "minutes": 3.89, "device": "cpu AMD EPYC, 2 threads, bf16"},
+            {"lesson": "5", "notebook": "05_x", "title": "TREC", "test_accuracy": 0.834, "minutes": 0.31,
+             "device": "cuda NVIDIA H100 (compute capability 9.0)"},
+            {"lesson": "6", "notebook": "06_x", "title": "BERT", "error": "boom\nmore", "minutes": 1.0, "device": "cpu"},
+            {"lesson": "7", "notebook": "07_x", "title": "Serving", "test_accuracy": None, "minutes": 0.9,
+             "result": "p50 0.5 ms", "device": "cpu"},
+            {"lesson": "B", "notebook": "B_x", "title": "Baselines", "minutes": 1.6, "device": "cpu", "rows": [
+                {"model": "LR", "dataset": "imdb", "test_accuracy": 0.9025},
+                {"model": "NB-SVM", "dataset": "imdb", "test_accuracy": 0.9126},
+                {"model": "LR", "dataset": "trec", "test_accuracy": 0.886}]}]
+    lines = runner.notebook_table(rows, output, tmp_path).splitlines()
+    colab = "https://colab.research.google.com/github/"
+    assert lines[2].startswith(f"| 4 | [04_x](notebooks/04_x.ipynb) ([Colab]({colab}")
+    assert lines[2].endswith("| CNN | 88.02%, going further 88.23% (tutorial 85.31%) | 3.9 | – |  "
+                             "| [plot](results/04_x/learning_curves.png) |")
+    assert lines[3].endswith("| TREC | 83.40% | – | 0.3 |  | [plot](results/05_x/confusion_matrix.png) |")
+    assert lines[4].endswith("| BERT | failed in its last run | 1.0 | – | 10.1 GB |  |")
+    assert "| Serving | p50 0.5 ms | 0.9 |" in lines[5]
+    assert "| Baselines | imdb 91.26% (NB-SVM), trec 88.60% (LR) | 1.6 |" in lines[6]
+    assert lines[-1] == "–: not measured yet on that kind of device."
+
+
+def test_readme_markers_choose_the_table(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("a\n<!-- notebooks:start -->\nold\n<!-- notebooks:end -->\nb\n<!-- results:start -->\n"
+                      "old\n<!-- results:end -->\n")
+    runner.update_readme("students\n", readme, markers="notebooks")
+    assert readme.read_text() == ("a\n<!-- notebooks:start -->\nstudents\n<!-- notebooks:end -->\nb\n"
+                                  "<!-- results:start -->\nold\n<!-- results:end -->\n")
