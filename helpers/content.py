@@ -62,8 +62,10 @@ class Counts:
     exercises: int | None = None                             # None: no `## Exercises` section
     exercises_last: bool = False                             # the section is the notebook's last one
     exercise_tests: list[str] = field(default_factory=list)  # test files the section names
-    commit_strings: list[str] | None = None                  # None: not checked (no git or no repository)
-    earlier_run_phrases: list[str] = field(default_factory=list)
+    commit_strings: list[str] | None = None                  # in the cells' sources; None: not checked (no git)
+    earlier_run_phrases: list[str] = field(default_factory=list)          # in the cells' sources
+    output_commit_strings: list[str] | None = None           # in the committed outputs (a run's printout)
+    output_earlier_run_phrases: list[str] = field(default_factory=list)   # in the committed outputs
 
     @property
     def key(self) -> str:
@@ -181,6 +183,7 @@ def count_notebook(path: str | Path, repository: str | Path | None = None) -> Co
     imported: dict[str, str] = {}
     modules: set[str] = set()
     tokens: set[str] = set()
+    output_tokens: set[str] = set()
     for cell in cells:
         source = cell_source(cell)
         if cell.get("cell_type") == "markdown":
@@ -191,12 +194,15 @@ def count_notebook(path: str | Path, repository: str | Path | None = None) -> Co
             for name in diagram_calls(source, imported, modules):
                 if name not in counts.diagrams:
                     counts.diagrams.append(name)
-        for text in [source, *output_texts(cell)]:
-            tokens.update(HEX_TOKEN.findall(text))
-            counts.earlier_run_phrases += [match.group(0) for match in EARLIER_RUN.finditer(text)]
+        tokens.update(HEX_TOKEN.findall(source))
+        counts.earlier_run_phrases += [match.group(0) for match in EARLIER_RUN.finditer(source)]
+        for text in output_texts(cell):   # a fresh run rewrites these; the sources are what a lesson says
+            output_tokens.update(HEX_TOKEN.findall(text))
+            counts.output_earlier_run_phrases += [match.group(0) for match in EARLIER_RUN.finditer(text)]
     counts.exercises, counts.exercises_last, counts.exercise_tests = exercises_section(cells)
     if repository is not None:
         counts.commit_strings = commits_among(tokens, Path(repository))
+        counts.output_commit_strings = commits_among(output_tokens, Path(repository))
     return counts
 
 
@@ -207,17 +213,19 @@ def count_all(folder: str | Path, repository: str | Path | None = None) -> list[
 
 def table(counts: list[Counts]) -> str:
     """The counts as a Markdown table, with a line for lessons 1-5 together."""
-    lines = ["| notebook | display equations | LaTeX expressions | diagrams | exercises | commit strings "
-             "| earlier-run phrases |", "|---|---|---|---|---|---|---|"]
+    lines = ["| notebook | display equations | LaTeX expressions | diagrams | exercises "
+             "| commit strings (sources / outputs) | earlier-run phrases (sources / outputs) |",
+             "|---|---|---|---|---|---|---|"]
 
     def cells(item: Counts) -> str:
         exercises = "none" if item.exercises is None else (
             f"{item.exercises}" + ("" if item.exercises_last else " (not the last section)")
             + (f", solution in {', '.join(item.exercise_tests)}" if item.exercise_tests else ""))
-        commits = "not checked" if item.commit_strings is None else (
-            f"{len(item.commit_strings)}" + (f" ({', '.join(item.commit_strings)})" if item.commit_strings else ""))
-        phrases = f"{len(item.earlier_run_phrases)}" + (
-            f" ({'; '.join(sorted(set(item.earlier_run_phrases)))})" if item.earlier_run_phrases else "")
+        def found(strings):
+            return "not checked" if strings is None else (
+                f"{len(strings)}" + (f" ({', '.join(sorted(set(strings)))})" if strings else ""))
+        commits = f"{found(item.commit_strings)} / {found(item.output_commit_strings)}"
+        phrases = f"{found(item.earlier_run_phrases)} / {found(item.output_earlier_run_phrases)}"
         diagrams = f"{len(item.diagrams)}" + (f" ({', '.join(item.diagrams)})" if item.diagrams else "")
         return (f"{item.display_equations} | {item.latex_expressions} | {diagrams} | {exercises} | {commits} "
                 f"| {phrases} |")
