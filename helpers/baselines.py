@@ -93,6 +93,25 @@ def strongest_features(weights: np.ndarray, names: Sequence[str], k: int = 10) -
     return [names[i] for i in order[::-1][:k]], [names[i] for i in order[:k]]
 
 
+def ngram_contributions(vectorizer, weights: np.ndarray, tokens: Sequence[str]) -> list[tuple[str, float]]:
+    """Why a linear model said what it did about one text: each of the text's n-grams with what it adds to the
+    score (its feature value times its weight), the largest in magnitude first.
+
+    `vectorizer`: a fitted `ngram_vectorizer`; `weights`: float [features], one row of the model's `coef_`
+    (NB-SVM's `coef_` already holds r * w' for the 0/1 features its vectorizer makes); `tokens`: the text's
+    tokens. The model's score is the sum of the contributions plus its bias (`intercept_`). An n-gram the
+    vectorizer does not know contributes nothing and is not listed.
+    """
+    weights = np.asarray(weights).ravel()
+    row = vectorizer.transform([list(tokens)]).tocoo()
+    if len(weights) != len(vectorizer.vocabulary_):
+        raise ValueError(f"{len(weights)} weights for a vectorizer of {len(vectorizer.vocabulary_)} features")
+    values = row.data * weights[row.col]
+    names = vectorizer.get_feature_names_out()
+    order = np.argsort(-np.abs(values), kind="stable")
+    return [(str(names[row.col[i]]), float(values[i])) for i in order]
+
+
 # ---------------------------------------------------------------------------- NB-SVM
 
 def binarized(features) -> sparse.csr_matrix:
@@ -124,8 +143,8 @@ def interpolate(weights: np.ndarray, bias: float, beta: float) -> tuple[np.ndarr
     """Wang & Manning's interpolation between Naive Bayes and the SVM: (w', b') with
     w' = (1 - beta) * mean(|w|) + beta * w and b' = beta * b.
 
-    beta = 1 keeps the SVM; beta = 0 gives every feature the same weight, so the score is Naive
-    Bayes' sum of log-count ratios (times a constant) with no offset; the paper's beta = 0.25 trusts
+    beta = 1 keeps the SVM's weights (on the ratio-scaled features, so not a plain SVM on x); beta = 0 gives
+    every feature the same weight, so the score is Naive Bayes' sum of log-count ratios (times a constant) with no offset; the paper's beta = 0.25 trusts
     Naive Bayes unless the SVM is confident. The paper does not say what becomes of the bias: it is
     scaled with the weights here, so that beta = 0 is Naive Bayes' decision exactly (kept whole, the
     bias would outweigh the shrunken weights).
@@ -145,8 +164,8 @@ class NBSVM(ClassifierMixin, BaseEstimator):
     magnitude (`interpolate`, `beta`). A text's score is (x * r) . w' + b'. With more than
     two labels, one such model per label against the rest, and the highest score wins.
 
-    `C`: the SVM's inverse regularisation strength; `beta`: the interpolation (1 = plain SVM on
-    x * r); `alpha`: the counts' smoothing; `random_state`: the SVM solver's order of visiting the
+    `C`: the SVM's inverse regularisation strength; `beta`: the interpolation (1 = the SVM's own
+    weights on x * r, no interpolation; 0 = Naive Bayes' sum of the ratios); `alpha`: the counts' smoothing; `random_state`: the SVM solver's order of visiting the
     examples (fixed: the same data give the same weights). After `fit`: `classes_`, `ratios_` float
     [models, features] (r of each label's model), `coef_` float [models, features] (r * w', the
     weights on the 0/1 features) and `intercept_` float [models]; one model for two labels.

@@ -14,6 +14,8 @@ whole encoder is fine-tuned on token ids.
 * `UpperLayersClassifier`: trainable copies of layers [k, n) (and of the embeddings when
   k = 0), masked mean or [CLS] pooling, dropout, linear -> logits;
 * `FineTunedSentiment`: frozen lower layers + the classifier, the whole model on token ids;
+* `weight_decay_groups`: AdamW's parameter groups as BERT's recipe sets them: weight decay on the
+  weight matrices, none on biases and LayerNorm weights;
 * `ScheduledOptimizer`: an optimizer with gradient clipping and a per-batch learning-rate
   schedule behind the `zero_grad()` / `step()` that lesson 1's loop (`fit`) calls;
 * the trained layers run through `helpers.encoders`' layer loop, whose `training_attention` picks
@@ -123,6 +125,28 @@ class FineTunedSentiment(nn.Module):
         super().train(mode)
         self.encoder.eval()   # frozen layers give fixed output: no dropout in them
         return self
+
+
+def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """`model`'s trainable parameters as two optimizer parameter groups, BERT's fine-tuning recipe (Devlin et
+    al., 2019; transformers' examples): `weight_decay` for the weight matrices (linear layers, embeddings),
+    0 for the biases and the LayerNorm weights, which scale and shift rather than combine features and are
+    not pulled towards 0. A one-dimensional parameter is a bias or a normalisation weight in these models,
+    so that is the rule. Groups: [{"params", "weight_decay", "names"}, ...] (decayed first); an empty group
+    is left out."""
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be 0 or more, not {weight_decay!r}")
+    decayed, kept = ([], []), ([], [])
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            target = kept if param.ndim <= 1 else decayed
+            target[0].append(param)
+            target[1].append(name)
+    groups = [{"params": params, "weight_decay": decay, "names": names}
+              for (params, names), decay in ((decayed, weight_decay), (kept, 0.0)) if params]
+    if not groups:
+        raise ValueError("the model has no trainable parameter to optimise")
+    return groups
 
 
 class ScheduledOptimizer:

@@ -7,8 +7,8 @@ import pytest
 from scipy import sparse
 
 from helpers.baselines import (NBSVM, binarized, choose_on_validation, grid_points, interpolate, lesson_splits,
-                               log_count_ratio, logistic_regression, ngram_vectorizer, strongest_features,
-                               timed_fit, timed_predict)
+                               log_count_ratio, logistic_regression, ngram_contributions, ngram_vectorizer,
+                               strongest_features, timed_fit, timed_predict)
 from helpers.data import load_imdb, load_trec, stratified_split
 
 # Four "positive" texts with feature 0, four "negative" with feature 1, all eight with feature 2 (twice in some,
@@ -141,6 +141,25 @@ def test_vectorizer_reads_token_lists_lowercased_with_bigrams_and_a_minimum_coun
     assert np.linalg.norm(weights.toarray(), axis=1) == pytest.approx([1, 1, 1])   # each text scaled to length 1
     with pytest.raises(ValueError, match="min_df"):
         ngram_vectorizer(tfidf=True, min_df=0)
+
+
+def test_ngram_contributions_add_up_to_the_score_of_either_model():
+    texts = [["not", "good", "at", "all"], ["good", "fun"], ["great", "fun", "!"], ["not", "fun"], ["dull", "."],
+             ["not", "great", ",", "dull"], ["good", "and", "great"], ["dull", "and", "not", "good"]]
+    labels = np.array([0, 1, 1, 0, 0, 0, 1, 0])
+    review = ["Not", "good", ",", "not", "fun", "at", "all", "zzz"]
+    for tfidf, model in ((True, logistic_regression(10.0, 2)), (False, NBSVM(C=1.0, beta=0.5))):
+        vectorizer = ngram_vectorizer(tfidf=tfidf, min_df=1)
+        model.fit(vectorizer.fit_transform(texts), labels)
+        found = ngram_contributions(vectorizer, model.coef_[0], review)
+        names = [name for name, _ in found]
+        assert {"not good", "not fun", "at all", "good"} <= set(names) and "zzz" not in names
+        assert len(names) == len(set(names))
+        assert [abs(value) for _, value in found] == sorted((abs(value) for _, value in found), reverse=True)
+        score = model.decision_function(vectorizer.transform([review]))[0]
+        assert sum(value for _, value in found) + model.intercept_[0] == pytest.approx(score, abs=1e-5)
+    with pytest.raises(ValueError, match="3 weights for a vectorizer of"):
+        ngram_contributions(vectorizer, np.zeros(3), review)
 
 
 def test_logistic_regression_takes_the_solver_the_labels_need():

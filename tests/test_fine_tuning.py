@@ -20,7 +20,7 @@ from helpers.encoders import (keep_head_and_tail, lower_layers, pad_ids, predict
                               training_attention)
 from helpers.features import FEATURE_FORMAT, encode_cached, feature_cache_folder, texts_digest
 from helpers.fine_tuning import (FineTunedSentiment, ScheduledOptimizer, UpperLayersClassifier, default_head_tokens,
-                                 default_train_layers, first_trained_layer, masked_mean)
+                                 default_train_layers, first_trained_layer, masked_mean, weight_decay_groups)
 from helpers.models import count_parameters, encoder_features
 from helpers.reproducibility import set_seed
 from helpers.training import fit
@@ -175,6 +175,29 @@ def test_classifier_trains_copies_and_leaves_the_encoder_alone(tiny, reviews, tm
     for name, param in tiny.model.named_parameters():
         assert torch.equal(param, before[name]) and not param.requires_grad
     assert not torch.equal(classifier.layers[0].output.dense.weight, tiny.model.encoder.layer[1].output.dense.weight)
+
+
+def test_weight_decay_spares_biases_and_layer_norms(tiny):
+    classifier = UpperLayersClassifier(tiny.model, first_layer=1)
+    decayed, kept = weight_decay_groups(classifier, 0.01)
+    assert (decayed["weight_decay"], kept["weight_decay"]) == (0.01, 0.0)
+    assert all(name.endswith("bias") or "LayerNorm" in name for name in kept["names"])
+    assert "out.bias" in kept["names"] and "layers.0.output.LayerNorm.weight" in kept["names"]
+    assert "out.weight" in decayed["names"] and "layers.0.attention.self.query.weight" in decayed["names"]
+    assert not any(name.endswith("bias") or "LayerNorm" in name for name in decayed["names"])
+    trainable = [param for param in classifier.parameters() if param.requires_grad]
+    assert sum(len(group["params"]) for group in (decayed, kept)) == len(trainable)
+    # AdamW takes the groups as they are (the extra "names" key rides along) and decays only the first
+    adamw = torch.optim.AdamW(weight_decay_groups(classifier, 0.5), lr=0.1)
+    for param in classifier.parameters():
+        param.grad = torch.zeros_like(param)
+    before = {name: param.detach().clone() for name, param in classifier.named_parameters()}
+    adamw.step()
+    after = dict(classifier.named_parameters())
+    assert torch.equal(after["out.bias"], before["out.bias"])               # zero gradient, no decay: unchanged
+    assert not torch.equal(after["out.weight"], before["out.weight"])       # zero gradient, decay: shrinks
+    with pytest.raises(ValueError, match="weight_decay must be 0 or more"):
+        weight_decay_groups(classifier, -1.0)
 
 
 def test_whole_model_on_ids_equals_the_classifier_on_the_cache(tiny, reviews, tmp_cache):

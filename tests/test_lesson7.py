@@ -94,6 +94,7 @@ def lesson3_leftovers(tmp_path_factory):
     weights saved as lesson 3 saves them."""
     import torch
 
+    from helpers.corpus import tokenize_corpus
     from helpers.encoding import TextEncoding
     from helpers.export import BundleInfo, export_bundle
     from helpers.models import FastText
@@ -102,7 +103,7 @@ def lesson3_leftovers(tmp_path_factory):
     root = tmp_path_factory.mktemp("lesson3")
     texts = ["A wonderful, moving film.", "Not good at all.", "The acting was dull and the plot thin."]
     tokenizer = Tokenizer()
-    encoding = TextEncoding.build(tokenizer, [tokenizer(text) for text in texts], bigrams=True)
+    encoding = TextEncoding.build(tokenizer, tokenize_corpus(texts, tokenizer, workers=1), bigrams=True)
     torch.manual_seed(0)
     model = FastText(len(encoding.vocab), 8, 1, encoding.vocab.pad_index).eval()
     bundle = export_bundle(model, encoding, root / "bundles" / "sentiment",
