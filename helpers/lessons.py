@@ -110,9 +110,8 @@ class PackedRNN(nn.Module):
     it), run one of two ways that compute the same thing (the cells after this one check it):
     * packed (on CUDA, the default there): `self.rnn` on a `pack_padded_sequence`, cuDNN's
       fused kernel on a GPU;
-    * padded (on a CPU, the default there; with torch 2.13 a forward + backward pass through
-      a packed LSTM was slower there, timed below): each layer and direction runs on padded
-      input with `self.rnn`'s weights. Forward reads each review from its start and we take
+    * padded (on a CPU, the default there; the timing cell below compares the two on this
+      run's device): each layer and direction runs on padded input with `self.rnn`'s weights. Forward reads each review from its start and we take
       its output at the review's last real word; backward reads each review reversed *within
       its own length*, so the padding comes last for it too. Both see exactly the tokens
       packing would give them.
