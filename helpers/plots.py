@@ -141,13 +141,13 @@ def _describe_history(history: list[dict], classes: int | None, flat: float, noi
         return (f"Training loss went from {first['train_loss']:.3f} to {last['train_loss']:.3f} over "
                 f"{len(history)} epoch(s) (training accuracy {last['train_accuracy']:.1%} at the end); without a "
                 "validation set the last epoch's weights are kept.")
-    if len(history) == 1:
-        return (f"One epoch only (validation loss {first['valid_loss']:.3f}, accuracy {first['valid_accuracy']:.1%}): "
-                "a single point shows no trend.")
     best = min(history, key=lambda row: row["valid_loss"])
     overall = last["valid_loss"] - first["valid_loss"]
     sentences = []
-    if abs(overall) < flat:
+    if len(history) == 1:
+        sentences.append(f"One epoch only (validation loss {first['valid_loss']:.3f}, accuracy "
+                         f"{first['valid_accuracy']:.1%}): a single point shows no trend.")
+    elif abs(overall) < flat:
         sentences.append(
             f"Validation loss changed by {overall:+.4f} from epoch {first['epoch']} to epoch {last['epoch']} "
             f"({first['valid_loss']:.4f} to {last['valid_loss']:.4f}), less than {flat}: flat. The lowest value, at "

@@ -62,6 +62,8 @@ def test_chance_is_compared_when_the_number_of_classes_is_given():
     assert "no better than guessing" in describe_plot(AT_CHANCE, classes=2)
     assert "0.339 below it" in describe_plot(LEARNING, classes=2)
     assert "ln 2" not in describe_plot(AT_CHANCE)
+    one = describe_plot(AT_CHANCE[:1], classes=2)
+    assert one.startswith("One epoch only") and "no better than guessing" in one
     assert chance_level(6) == pytest.approx({"loss": math.log(6), "accuracy": 1 / 6})
 
 
