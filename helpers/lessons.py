@@ -103,15 +103,19 @@ def reverse_within_length(x, lengths):
 
 # ---- notebooks/02_upgraded_sentiment.ipynb, cell cd0b5431 ----
 class PackedRNN(nn.Module):
-    """A (bi)directional multi-layer LSTM or GRU that ignores padding, like `nn.LSTM` / `nn.GRU`
-    on a `pack_padded_sequence`, returning the last layer's final hidden states [batch, hidden * dirs].
+    """A (bi)directional multi-layer LSTM or GRU that ignores padding, returning the last layer's
+    final hidden states [batch, hidden * dirs]: the tutorial's `nn.LSTM` on a `pack_padded_sequence`.
 
-    Why not pack? With torch 2.13 on a CPU, a forward + backward pass through a packed LSTM
-    was slower than through a padded one (the cell after this one times both). Here each
-    direction runs on padded input instead: forward reads each review from its
-    start and we take its output at the review's last real word; backward reads each
-    review reversed *within its own length*, so the padding comes last for it too.
-    Both see exactly the tokens packing would give them.
+    Its weights are one torch module, `self.rnn` (`nn.LSTM` or `nn.GRU`, as the tutorial builds
+    it), run one of two ways that compute the same thing (the cells after this one check it):
+    * packed (on CUDA, the default there): `self.rnn` on a `pack_padded_sequence`, cuDNN's
+      fused kernel on a GPU;
+    * padded (on a CPU, the default there; the timing cell below compares the two on this
+      run's device): each layer and direction runs on padded input with `self.rnn`'s weights. Forward reads each review from its start and we take
+      its output at the review's last real word; backward reads each review reversed *within
+      its own length*, so the padding comes last for it too. Both see exactly the tokens
+      packing would give them.
+    `pack=True` or `False` picks one on any device.
 
     x: [time, batch, features], or [batch, time, features] with `batch_first`;
     lengths: int64 [batch]. `cell` is `nn.LSTM` (subclass `PackedLSTM`) or `nn.GRU` (lesson 6's `PackedGRU`).
@@ -120,46 +124,69 @@ class PackedRNN(nn.Module):
     cell: type[nn.RNNBase] = nn.LSTM
 
     def __init__(self, input_dim: int, hidden_dim: int, n_layers: int, bidirectional: bool, dropout: float,
-                 batch_first: bool = False):
+                 batch_first: bool = False, pack: bool | None = None):
         super().__init__()
-        directions = 2 if bidirectional else 1
-        self.layers = nn.ModuleList([
-            nn.ModuleList([self.cell(input_dim if layer == 0 else hidden_dim * directions, hidden_dim)
-                           for _ in range(directions)])
-            for layer in range(n_layers)])
-        self.dropout = nn.Dropout(dropout)
+        # dropout between layers only: torch warns when a one-layer RNN is given some
+        self.rnn = self.cell(input_dim, hidden_dim, num_layers=n_layers, bidirectional=bidirectional,
+                             dropout=dropout if n_layers > 1 else 0.0)
+        self.dropout = nn.Dropout(dropout)    # the padded path's dropout between layers, as self.rnn's
         self.batch_first = batch_first
+        self.pack = pack                      # None: packed on CUDA, padded on a CPU
 
     def to_reference(self) -> nn.RNNBase:
-        """The torch module (`nn.LSTM` or `nn.GRU`, time first) with the same weights, to compare
-        against packing (dropout not copied)."""
-        first = self.layers[0][0]
-        reference = self.cell(first.input_size, first.hidden_size, num_layers=len(self.layers),
-                              bidirectional=len(self.layers[0]) == 2)
-        for layer, directions in enumerate(self.layers):
-            for direction, rnn in enumerate(directions):
-                suffix = f"l{layer}" + ("_reverse" if direction else "")
-                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                    getattr(reference, f"{name}_{suffix}").data.copy_(getattr(rnn, f"{name}_l0").data)
-        return reference.to(first.weight_ih_l0.device)
+        """A new torch module like `self.rnn` (the tutorial's, time first) holding a copy of its weights."""
+        rnn = self.rnn
+        reference = self.cell(rnn.input_size, rnn.hidden_size, num_layers=rnn.num_layers,
+                              bidirectional=rnn.bidirectional, dropout=rnn.dropout)
+        reference.load_state_dict(rnn.state_dict())
+        return reference.to(rnn.weight_ih_l0.device)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packing = self.pack if self.pack is not None else x.is_cuda
+        return self.forward_packed(x, lengths) if packing else self.forward_padded(x, lengths)
+
+    def forward_packed(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """`self.rnn` on a packed sequence, as the tutorial runs it."""
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=self.batch_first,
+                                                   enforce_sorted=False)
+        _, hidden = self.rnn(packed)                       # [layers * dirs, batch, hidden], original order
+        if isinstance(hidden, tuple):
+            hidden = hidden[0]                             # an LSTM also returns its cell states
+        if self.rnn.bidirectional:
+            return torch.cat((hidden[-2], hidden[-1]), dim=1)   # last layer: forward, backward
+        return hidden[-1]
+
+    def forward_padded(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Each layer and direction on padded input, with `self.rnn`'s weights."""
         if self.batch_first:
             x = x.transpose(0, 1)                                                # [time, batch, features]
         batch = torch.arange(x.shape[1], device=x.device)
         last = lengths.to(x.device) - 1
-        for index, directions in enumerate(self.layers):
-            if index > 0:
+        directions = 2 if self.rnn.bidirectional else 1
+        for layer in range(self.rnn.num_layers):
+            if layer > 0:
                 x = self.dropout(x)  # between layers, as nn.LSTM(dropout=...) does
-            outputs = [directions[0](x)[0]]                                      # [time, batch, hidden]
-            if len(directions) == 2:
-                backward, _ = directions[1](reverse_within_length(x, lengths))
+            outputs = [self.one_direction(x, layer, reverse=False)]              # [time, batch, hidden]
+            if directions == 2:
+                backward = self.one_direction(reverse_within_length(x, lengths), layer, reverse=True)
                 outputs.append(reverse_within_length(backward, lengths))
             x = torch.cat(outputs, dim=2)
         final = [outputs[0][last, batch]]                  # forward: state after the last real word
-        if len(outputs) == 2:
+        if directions == 2:
             final.append(outputs[1][0])                    # backward: state after reading back to the first word
         return torch.cat(final, dim=1)                     # [batch, hidden * dirs]
+
+    def one_direction(self, x: torch.Tensor, layer: int, reverse: bool) -> torch.Tensor:
+        """Outputs [time, batch, hidden] of one layer in one direction: a one-layer `cell` module,
+        built without memory on the meta device, run with `self.rnn`'s weights for that layer and
+        direction (`functional_call` swaps them in; gradients reach `self.rnn`)."""
+        suffix = f"_l{layer}" + ("_reverse" if reverse else "")
+        weights = {f"{name}_l0": getattr(self.rnn, name + suffix)
+                   for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+        if x.is_cuda:   # cuDNN would move the weights it is given into its own buffer: give it copies
+            weights = {name: weight.clone() for name, weight in weights.items()}
+        one = self.cell(weights["weight_ih_l0"].shape[1], self.rnn.hidden_size, device="meta")
+        return torch.func.functional_call(one, weights, (x,))[0]
 
 
 class PackedLSTM(PackedRNN):

@@ -5,28 +5,77 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import PercentFormatter
 
 
-def plot_history(history: list[dict], title: str = "", path: str | os.PathLike | None = None):
+# What this course calls noise in a learning curve: a change in validation loss smaller than FLAT_LOSS is
+# "flat", and a gap between accuracies smaller than NOISE_ACCURACY (1 point) is not explained as an effect.
+# On lesson 1's 7,500 validation reviews one standard error of an accuracy near 50% is 0.6 points.
+FLAT_LOSS = 0.01
+NOISE_ACCURACY = 0.01
+# Smallest span of a plot's y-axis (loss, accuracy as a fraction), so that noise does not fill the panel.
+MIN_SPAN = {"loss": 0.1, "accuracy": 0.1}
+
+
+def chance_level(classes: int) -> dict[str, float]:
+    """Loss and accuracy of a model that gives each of `classes` classes the same probability:
+    cross-entropy ln(classes) (ln 2 = 0.693 for two), accuracy 1/classes on a balanced set."""
+    if classes < 2:
+        raise ValueError(f"chance_level: at least 2 classes are needed, got {classes}")
+    return {"loss": float(np.log(classes)), "accuracy": 1.0 / classes}
+
+
+def _axis_limits(values: list[float], min_span: float, also: float | None = None) -> tuple[float, float]:
+    """y-limits holding `values` (and `also`, a chance level), at least `min_span` wide, with a margin."""
+    low, high = min(values), max(values)
+    if also is not None:
+        low, high = min(low, also), max(high, also)
+    if high - low < min_span:
+        middle = (low + high) / 2
+        low, high = middle - min_span / 2, middle + min_span / 2
+    margin = 0.05 * (high - low)
+    return low - margin, high + margin
+
+
+def plot_history(history: list[dict], title: str = "", path: str | os.PathLike | None = None, *,
+                 classes: int | None = None):
     """Train and valid loss and accuracy per epoch, side by side; saved as PNG when `path` is given.
 
-    A history without validation (`fit(..., valid_loader=None)`) shows the training curves only.
+    The dotted vertical line marks the kept epoch (lowest validation loss; its legend says so).
+    `classes`: draw the chance level (`chance_level`: loss ln(classes), accuracy 1/classes) as a
+    dash-dotted line and keep it in view. Each y-axis spans at least `MIN_SPAN`, so a change of a
+    few thousandths does not fill the panel. A history without validation
+    (`fit(..., valid_loader=None)`) shows the training curves only.
     """
+    if not history:
+        raise ValueError("plot_history: the history is empty (no epoch was trained)")
     epochs = [row["epoch"] for row in history]
     validated = all(row.get("valid_loss") is not None for row in history)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    splits = ("train", "valid") if validated else ("train",)
+    chance = chance_level(classes) if classes is not None else None
+    best = min(history, key=lambda row: row["valid_loss"])["epoch"] if validated else None
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
     for ax, metric in zip(axes, ("loss", "accuracy")):
-        for split, style in (("train", "o-"), ("valid", "s--"))[:2 if validated else 1]:
-            ax.plot(epochs, [row[f"{split}_{metric}"] for row in history], style, label=split)
+        values = []
+        for split, style in zip(splits, ("o-", "s--")):
+            column = [row[f"{split}_{metric}"] for row in history]
+            values += column
+            ax.plot(epochs, column, style, label=split)
+        if chance is not None:
+            level = chance[metric]
+            text = f"ln {classes} = {level:.3f}" if metric == "loss" else f"{level:.0%}"
+            ax.axhline(level, color="tab:red", lw=1, ls="-.", label=f"chance ({text})")
+        if best is not None:
+            ax.axvline(best, color="grey", lw=0.8, ls=":", label=f"kept: epoch {best} (lowest valid loss)")
+        ax.set_ylim(*_axis_limits(values, MIN_SPAN[metric], chance[metric] if chance else None))
+        if metric == "accuracy":
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_xticks(epochs)
         ax.grid(alpha=0.3)
-        ax.legend()
-    if validated:
-        best = min(history, key=lambda row: row["valid_loss"])["epoch"]
-        axes[0].axvline(best, color="grey", lw=0.8, ls=":")
-    fig.suptitle(title or ("Learning curves (dotted line: kept checkpoint)" if validated else "Training curves"))
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)  # below: never on a curve
+    fig.suptitle(title or ("Learning curves" if validated else "Training curves"))
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110)
@@ -61,13 +110,17 @@ def plot_confusion_matrix(matrix: np.ndarray, labels: list[str], title: str = "C
 
 
 def describe_plot(history: list[dict] | None = None, *, matrix: np.ndarray | None = None,
-                  labels: list[str] | None = None) -> str:
-    """One or two sentences on what this run's plot shows, computed from its numbers.
+                  labels: list[str] | None = None, classes: int | None = None, flat: float = FLAT_LOSS,
+                  noise: float = NOISE_ACCURACY) -> str:
+    """One to three sentences on what this run's plot shows, computed from its numbers.
 
     `history` (`fit`'s, as `plot_history` draws it): which epoch the validation loss was
-    lowest at, whether it rose after that (overfitting) or was still falling at the end,
-    and when validation accuracy starts above training accuracy, why. Without validation,
-    how the training loss moved. `matrix` with `labels` (`confusion_matrix`'s, as
+    lowest at and how it moved: a change smaller than `flat` (default `FLAT_LOSS`, 0.01) is
+    called flat, whether over the whole run, in the last epoch or after the kept epoch; a rise
+    after the kept epoch while training loss falls is called overfitting. When validation
+    accuracy starts more than `noise` (default 1 point) above training accuracy, why. With
+    `classes`, the kept epoch's validation loss against chance (ln(classes)). Without
+    validation, how the training loss moved. `matrix` with `labels` (`confusion_matrix`'s, as
     `plot_confusion_matrix` draws it): the most frequent confusion and the class recognised
     least often.
     """
@@ -75,10 +128,12 @@ def describe_plot(history: list[dict] | None = None, *, matrix: np.ndarray | Non
         raise ValueError("describe_plot takes a history or a confusion matrix (with labels), one of them")
     if matrix is not None:
         return _describe_confusion(np.asarray(matrix), labels)
-    return _describe_history(history)
+    if flat <= 0 or noise < 0:
+        raise ValueError(f"describe_plot: flat must be above 0 and noise at least 0, got flat={flat}, noise={noise}")
+    return _describe_history(history, classes, flat, noise)
 
 
-def _describe_history(history: list[dict]) -> str:
+def _describe_history(history: list[dict], classes: int | None, flat: float, noise: float) -> str:
     if not history:
         raise ValueError("describe_plot: the history is empty (no epoch was trained)")
     first, last = history[0], history[-1]
@@ -86,29 +141,49 @@ def _describe_history(history: list[dict]) -> str:
         return (f"Training loss went from {first['train_loss']:.3f} to {last['train_loss']:.3f} over "
                 f"{len(history)} epoch(s) (training accuracy {last['train_accuracy']:.1%} at the end); without a "
                 "validation set the last epoch's weights are kept.")
-    if len(history) == 1:
-        return (f"One epoch only (validation loss {first['valid_loss']:.3f}, accuracy {first['valid_accuracy']:.1%}): "
-                "a single point shows no trend.")
     best = min(history, key=lambda row: row["valid_loss"])
+    overall = last["valid_loss"] - first["valid_loss"]
     sentences = []
-    if best is last:
+    if len(history) == 1:
+        sentences.append(f"One epoch only (validation loss {first['valid_loss']:.3f}, accuracy "
+                         f"{first['valid_accuracy']:.1%}): a single point shows no trend.")
+    elif abs(overall) < flat:
+        sentences.append(
+            f"Validation loss changed by {overall:+.4f} from epoch {first['epoch']} to epoch {last['epoch']} "
+            f"({first['valid_loss']:.4f} to {last['valid_loss']:.4f}), less than {flat}: flat. The lowest value, at "
+            f"epoch {best['epoch']} (accuracy {best['valid_accuracy']:.1%}; those are the weights kept), "
+            "is noise, not a trend.")
+    elif best is last:
+        step = history[-2]["valid_loss"] - last["valid_loss"]
+        ending = (f"it fell by {step:.4f} in the last epoch, so more epochs might help" if step >= flat else
+                  f"it fell by only {step:.4f} in the last epoch, less than {flat}: it has flattened out")
         sentences.append(f"Validation loss was lowest at the last epoch, {last['epoch']} ({last['valid_loss']:.3f}, "
-                         f"accuracy {last['valid_accuracy']:.1%}): it was still falling, so more epochs might help.")
+                         f"accuracy {last['valid_accuracy']:.1%}): {ending}.")
     else:
         rise = last["valid_loss"] - best["valid_loss"]
-        trend = (f"it rose after that, to {last['valid_loss']:.3f} at epoch {last['epoch']}, while training loss "
-                 f"kept falling ({best['train_loss']:.3f} to {last['train_loss']:.3f}): the model starts to overfit"
-                 if last["train_loss"] < best["train_loss"] else
-                 f"after it, it was {last['valid_loss']:.3f} at epoch {last['epoch']}")
-        if rise < 0.005:
-            trend = f"after it, it stayed within 0.005 of that up to epoch {last['epoch']}: a plateau"
+        if rise < flat:
+            trend = (f"after it, it stayed within {flat} of that up to epoch {last['epoch']} ({rise:+.4f}): "
+                     "flat, a plateau")
+        elif last["train_loss"] < best["train_loss"]:
+            trend = (f"it rose after that, to {last['valid_loss']:.3f} at epoch {last['epoch']}, while training loss "
+                     f"kept falling ({best['train_loss']:.3f} to {last['train_loss']:.3f}): the model starts to overfit")
+        else:
+            trend = f"after it, it rose to {last['valid_loss']:.3f} at epoch {last['epoch']}"
         sentences.append(f"Validation loss was lowest at epoch {best['epoch']} ({best['valid_loss']:.3f}, accuracy "
                          f"{best['valid_accuracy']:.1%}; those are the weights kept); {trend}.")
-    if first["valid_accuracy"] > first["train_accuracy"]:
-        sentences.append(f"In epoch 1 validation accuracy ({first['valid_accuracy']:.1%}) is above training accuracy "
-                         f"({first['train_accuracy']:.1%}): training accuracy is averaged over the epoch while the "
-                         "weights were still improving (and with dropout on, where a model has some), validation "
-                         "accuracy is measured after it.")
+    if classes is not None:
+        chance = chance_level(classes)["loss"]
+        above = best["valid_loss"] - chance
+        verdict = (f"within {flat} of it: no better than guessing" if abs(above) < flat else
+                   f"{-above:.3f} below it" if above < 0 else f"{above:.3f} above it: worse than guessing")
+        sentences.append(f"Chance (the same probability for all {classes} classes) has loss ln {classes} = "
+                         f"{chance:.3f}; the kept epoch's validation loss is {best['valid_loss']:.3f}, {verdict}.")
+    gap = first["valid_accuracy"] - first["train_accuracy"]
+    if gap > noise:
+        sentences.append(f"In epoch 1 validation accuracy ({first['valid_accuracy']:.1%}) is {100 * gap:.1f} points "
+                         f"above training accuracy ({first['train_accuracy']:.1%}), more than {100 * noise:g} point(s): training accuracy is "
+                         "averaged over the epoch while the weights were still improving (and with dropout on, where "
+                         "a model has some), validation accuracy is measured after it.")
     return " ".join(sentences)
 
 

@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.models import CNN, BiLSTM, FastText, PackedLSTM, SimpleRNN, count_parameters, reverse_within_length
+from helpers.models import (CNN, BiLSTM, FastText, PackedGRU, PackedLSTM, SimpleRNN, count_parameters,
+                            reverse_within_length)
 
 
 def test_reverse_within_length_keeps_padding_last():
@@ -66,3 +67,48 @@ def test_output_shapes_and_parameter_counts():
     assert count_parameters(rnn) == 100 * 10 + (10 * 12 + 12 * 12 + 2 * 12) + (12 + 1)
     rnn.embedding.weight.requires_grad = False
     assert count_parameters(rnn) == count_parameters(rnn, trainable_only=False) - 1000
+
+
+@pytest.mark.parametrize("cell,batch_first", [(PackedLSTM, False), (PackedGRU, True)])
+def test_packed_and_padded_paths_give_the_same_states_and_gradients(cell, batch_first):
+    """`pack=True` (what CUDA runs: `self.rnn` on a packed sequence) and `pack=False` (the CPU's padded
+    path) are one computation on one set of weights."""
+    torch.manual_seed(0)
+    model = cell(6, 8, 2, True, dropout=0.0, batch_first=batch_first)
+    x = torch.randn(4, 7, 6) if batch_first else torch.randn(7, 4, 6)
+    lengths = torch.tensor([7, 3, 5, 1])
+    results = []
+    for pack in (True, False):
+        model.pack = pack
+        model.zero_grad()
+        states = model(x, lengths)
+        states.pow(2).sum().backward()
+        results.append((states, {name: p.grad.clone() for name, p in model.named_parameters()}))
+    (packed, packed_grads), (padded, padded_grads) = results
+    torch.testing.assert_close(padded, packed, atol=1e-6, rtol=1e-5)
+    assert packed_grads.keys() == padded_grads.keys() and len(packed_grads) == 16   # 2 layers x 2 directions x 4
+    for name in packed_grads:
+        torch.testing.assert_close(padded_grads[name], packed_grads[name], atol=1e-5, rtol=1e-4)
+
+
+def test_on_a_cpu_the_default_is_the_padded_path_and_pack_true_packs(monkeypatch):
+    calls = []
+    pack = nn.utils.rnn.pack_padded_sequence
+    monkeypatch.setattr(nn.utils.rnn, "pack_padded_sequence", lambda *a, **k: calls.append(1) or pack(*a, **k))
+    model = PackedLSTM(6, 8, 1, True, dropout=0.0)
+    x, lengths = torch.randn(5, 2, 6), torch.tensor([5, 2])
+    model(x, lengths)
+    assert calls == []                                   # pack=None on a CPU: padded
+    model.pack = True
+    model(x, lengths)
+    assert calls == [1]
+
+
+def test_dropout_between_layers_only_and_the_reference_is_a_copy():
+    model = PackedLSTM(6, 8, 2, True, dropout=0.5)
+    assert model.rnn.dropout == 0.5 and model.dropout.p == 0.5
+    assert PackedLSTM(6, 8, 1, True, dropout=0.5).rnn.dropout == 0.0   # one layer: nothing between layers
+    reference = model.to_reference()
+    assert reference is not model.rnn
+    for name, weight in model.rnn.named_parameters():
+        assert torch.equal(getattr(reference, name), weight) and getattr(reference, name) is not weight
