@@ -356,7 +356,7 @@ def bidirectional(tokens: Sequence[str] = REVIEW) -> Figure:
     """Lesson 2's bidirectional LSTM: a forward LSTM reads the review left to right, a backward LSTM
     right to left (within the review's own length); the classifier sees the forward state after the
     last token concatenated with the backward state after the first, [h_fwd_T ; h_bwd_1]
-    (`torch.cat(final, dim=1)` in `PackedRNN.forward`), then `self.fc`."""
+    (`torch.cat(final, dim=1)` in `PackedRNN.forward_padded`), then `self.fc`."""
     tokens = list(tokens)
     if not tokens:
         raise ValueError("bidirectional needs at least one token")
