@@ -12,12 +12,13 @@ checks it):
   bundle), encoding (TextEncoding: how a text becomes model input, from training to serving);
   sync (writes lessons.py from the notebooks).
 * library, no torch: progress (progress bars), corpus (tokenized arrays, parallel
-  tokenizing), data (IMDb, TREC, your own tables), plots, baselines (scikit-learn,
-  appendix B).
+  tokenizing), data (IMDb, TREC, your own tables), plots, diagrams (the lessons' teaching
+  pictures), baselines (scikit-learn, appendix B).
 * library, torch: hardware (device, CPU/GPU description, package versions), precision
   (bf16/fp16/fp32 training), reproducibility (seeds, deterministic algorithms), lessons
   (generated, below), models, batching (length buckets, padding), inference (predict,
-  mistakes), training (epochs, fit), vectors (GloVe), export (ONNX bundles), encoders
+  mistakes), occlusion (lessons 3-4: P(positive) with each token dropped, and its figure),
+  training (epochs, fit), vectors (GloVe), export (ONNX bundles), encoders
   (transformer encoders), features (lesson 6: cached encoder features), fine_tuning
   (appendix C).
 
