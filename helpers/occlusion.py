@@ -150,7 +150,8 @@ def plot_occlusion(results: Sequence[Occlusion], title: str = "", max_tokens: in
         ax.grid(axis="x", alpha=0.3)
         subset = "" if len(positions) == len(result.tokens) else (
             f" ({len(positions)} of {len(result.tokens)} tokens: those that moved it most)")
-        ax.set_title(f"P({result.label}) = {result.probability:.3f}   {_shown(result.text, 55)!r}{subset}".replace(
+        shown_text = _shown(result.text, 30 if subset else 60)
+        ax.set_title(f"P({result.label}) = {result.probability:.3f}   {shown_text!r}{subset}".replace(
             "$", r"\$"), fontsize=9.5, loc="left")
     axes[-1].set_xlim(-limit, limit)
     axes[-1].set_xlabel(f"effect of the token: P({results[0].label}) with it - without it")
