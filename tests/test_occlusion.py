@@ -70,14 +70,18 @@ def test_effects_are_the_hand_computed_differences():
     assert result.tokens == ["not", "bad", "at", "all"]
     assert result.probability == pytest.approx(sigmoid(full), abs=1e-6)
     assert result.without == pytest.approx([sigmoid(x) for x in without], abs=1e-6)
-    assert result.effects == pytest.approx([sigmoid(full) - sigmoid(x) for x in without], abs=1e-6)
+    assert result.effects() == pytest.approx([sigmoid(full) - sigmoid(x) for x in without], abs=1e-6)
+    assert result.log_odds == pytest.approx(full, abs=1e-6)
+    assert result.effects("log-odds") == pytest.approx([full - x for x in without], abs=1e-6)
     # "not" pushes towards positive here only through the bigram "not bad" (+3.5 outweighs its own -1)
-    assert result.effects[0] > 0 and result.strongest(1) == [0]
+    assert result.effects()[0] > 0 and result.strongest(1) == [0]
+    assert result.strongest(4, "log-odds") == [0, 1, 3, 2]      # log-odds effects 2.5, 1.5, 0.5, 0.6
+
 
 
 def test_without_bigrams_not_only_pulls_down():
     result, = occlude(SumOfScores(Vocab(WORDS)), encoding(bigrams=False), "not bad at all")
-    assert result.effects[0] < 0 and result.effects[1] < 0     # "not" and "bad" both score negative alone
+    assert result.effects()[0] < 0 and result.effects()[1] < 0     # "not" and "bad" both score negative alone
 
 
 def test_batching_and_layout_change_nothing_and_agree_with_predict():
@@ -138,8 +142,11 @@ def test_one_logit_model_refuses_a_class_index():
 
 
 def made_up(text: str, effects: list[float], probability: float = 0.6) -> Occlusion:
+    """An occlusion with these probability effects (log-odds computed from the probabilities)."""
     tokens = text.split()
-    return Occlusion(text, tokens, probability, probability - np.asarray(effects, dtype=np.float64), "positive")
+    without = np.clip(probability - np.asarray(effects, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return Occlusion(text, tokens, probability, probability - np.asarray(effects, dtype=np.float64), "positive",
+                     math.log(probability / (1 - probability)), np.log(without / (1 - without)))
 
 
 def test_the_figure_draws_one_bar_per_token_on_a_shared_symmetric_axis():
@@ -172,10 +179,26 @@ def test_a_long_text_shows_its_strongest_tokens_in_reading_order():
 
 def test_description_names_the_strongest_tokens_first():
     line = describe_occlusion([made_up("not bad at all", [0.3, -0.35, 0.0, 0.1])], k=2)
-    assert line.startswith("P(positive) 0.600  'not bad at all': most moved by 'bad' -0.350 (without it 0.950)")
+    assert line.startswith("P(positive) 0.600 (log-odds +0.41)  'not bad at all': most moved by 'bad' -0.350 "
+                           "(log-odds -2.54; without it P 0.950)")
     assert line.index("'bad'") < line.index("'not'") and "'all'" not in line
 
 
-def test_plot_refuses_nothing_to_draw():
+def test_plot_refuses_nothing_to_draw_and_unknown_measures():
     with pytest.raises(ValueError, match="no occlusion results"):
         plot_occlusion([])
+    with pytest.raises(ValueError, match="measure must be one of"):
+        plot_occlusion([made_up("good", [0.1])], measure="logit")
+    with pytest.raises(ValueError, match="measure must be one of"):
+        made_up("good", [0.1]).effects("odds")
+
+
+def test_the_log_odds_view_shows_what_moved_a_sure_model():
+    """A model at P = 0.0001: dropping a token changes P by < 0.001 but the log-odds by whole units."""
+    result, = occlude(SumOfScores(Vocab(WORDS)), encoding(bigrams=False), "bad bad bad not")
+    assert result.probability < 0.01 and np.abs(result.effects()).max() < 0.01
+    fig = plot_occlusion([result], measure="log-odds")
+    ax = fig.axes[0]
+    assert [bar.get_width() for bar in ax.patches] == pytest.approx([-2, -2, -2, -1], abs=1e-6)
+    assert "log-odds" in ax.get_xlabel()
+    assert "log-odds -7.00" in describe_occlusion([result], k=1, measure="log-odds")
