@@ -18,7 +18,8 @@ checks it):
 * library, torch: hardware (device, CPU/GPU description, package versions), precision
   (bf16/fp16/fp32 training), reproducibility (seeds, deterministic algorithms), lessons
   (generated, below), models, batching (length buckets, padding), inference (predict,
-  mistakes), training (epochs, fit), vectors (GloVe), export (ONNX bundles), encoders
+  mistakes), occlusion (lessons 3-4: P(positive) with each token dropped, and its figure),
+  training (epochs, fit), vectors (GloVe), export (ONNX bundles), encoders
   (transformer encoders), features (lesson 6: cached encoder features), fine_tuning
   (appendix C).
 
