@@ -92,7 +92,13 @@ class TextEncoding:
         """Raw strings -> (ids int64 [batch, time] padded at the end with `<pad>` ([time, batch] when not
         `batch_first`), lengths int64 [batch]). `time` is the longest text, at least `min_length`; a text
         with no token becomes a single `<pad>`, so every length is at least 1."""
-        sequences = [self.vocab.lookup_indices(self.tokens(text)) or [self.vocab.pad_index] for text in texts]
+        return self.encode_tokens([self.tokenizer(text) for text in texts])
+
+    def encode_tokens(self, token_lists: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """`encode` for texts already split into tokens (without bigrams: added here when `bigrams`), e.g. a
+        text with one token dropped (`helpers.occlusion`). Same outputs as `encode`."""
+        sequences = [self.vocab.lookup_indices(add_bigrams(list(tokens)) if self.bigrams else list(tokens))
+                     or [self.vocab.pad_index] for tokens in token_lists]
         ids, lengths = pad_sequences(sequences, self.vocab.pad_index, self.min_length)
         return (ids if self.batch_first else np.ascontiguousarray(ids.T)), lengths
 

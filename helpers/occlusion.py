@@ -27,7 +27,6 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from .encoding import TextEncoding
-from .text import add_bigrams, pad_sequences
 
 TOWARDS = "#4c78a8"   # bars of tokens that pushed towards the class
 AWAY = "#e45756"      # and away from it
@@ -71,11 +70,7 @@ def variant_ids(encoding: TextEncoding, tokens: Sequence[str]) -> tuple[np.ndarr
     (ids int64 [n + 1, time] ([time, n + 1] when not `encoding.batch_first`), lengths int64 [n + 1]); row 0
     is the whole text, row i + 1 the text without token i. An empty variant is one `<pad>`, as `encode` does."""
     variants = [list(tokens)] + [[*tokens[:i], *tokens[i + 1:]] for i in range(len(tokens))]
-    vocab = encoding.vocab
-    sequences = [vocab.lookup_indices(add_bigrams(variant) if encoding.bigrams else variant) or [vocab.pad_index]
-                 for variant in variants]
-    ids, lengths = pad_sequences(sequences, vocab.pad_index, encoding.min_length)
-    return (ids if encoding.batch_first else np.ascontiguousarray(ids.T)), lengths
+    return encoding.encode_tokens(variants)
 
 
 @torch.inference_mode()

@@ -186,3 +186,14 @@ def test_build_counts_a_corpus_or_plain_token_lists_alike():
         from_corpus = TextEncoding.build(tokenizer, tokenize_corpus(texts, tokenizer, workers=1), bigrams=bigrams)
         assert from_lists.vocab.itos == from_corpus.vocab.itos
     assert "not good" in from_lists.vocab.stoi and from_lists.vocab.itos[2] == "good"   # the most frequent word
+
+
+def test_encode_tokens_is_encode_after_the_tokenizer():
+    tokenizer = Tokenizer()
+    vocab = Vocab.from_counts({"not": 3, "good": 2, "not good": 1, "film": 1})
+    for bigrams in (False, True):
+        for batch_first in (False, True):
+            encoding = TextEncoding(tokenizer, vocab, bigrams=bigrams, min_length=3, batch_first=batch_first)
+            texts = ["not good", "   ", "a not good film"]
+            by_text, by_tokens = encoding.encode(texts), encoding.encode_tokens([tokenizer(t) for t in texts])
+            assert all(np.array_equal(a, b) for a, b in zip(by_text, by_tokens))
