@@ -11,7 +11,7 @@
   one for appendix C, whose `helpers.fine_tuning` trains the layers above it);
   `training_attention`: the attention kernel those layers run in while gradients are recorded.
 * `predict_sentiment`: raw text -> probabilities through a `BERTGRUSentiment`
-  (`helpers.models`), by `helpers.training.probabilities` like every other lesson.
+  (`helpers.models`), by `helpers.inference.probabilities` like every other lesson.
 
 The feature cache over this encoder is `helpers.features`.
 """
@@ -293,7 +293,7 @@ def training_attention(device):
     return contextlib.nullcontext()
 
 
-def _run_layers(layers, config, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def run_layers(layers, config, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """`hidden` [batch, time, hidden] through `layers` in turn, padding masked; the same shape back."""
     mask = _attention_mask(config, hidden, lengths)
     with training_attention(hidden.device):
@@ -310,7 +310,7 @@ def lower_layers(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor, lay
     layers = transformer_layers(model)
     if not 0 <= layer <= len(layers):
         raise ValueError(f"layer must be from 0 to {len(layers)}, not {layer}")
-    return _run_layers(layers[:layer], model.config, model.embeddings(input_ids=ids), lengths)
+    return run_layers(layers[:layer], model.config, model.embeddings(input_ids=ids), lengths)
 
 
 def predict_sentiment(model: nn.Module, tokenizer, texts: str | Sequence[str], max_length: int,

@@ -28,7 +28,7 @@ import copy
 import torch
 from torch import nn
 
-from .encoders import _run_layers, lower_layers, transformer_layers
+from .encoders import run_layers, lower_layers, transformer_layers
 from .models import length_mask
 
 POOLINGS = ("mean", "cls")
@@ -96,7 +96,7 @@ class UpperLayersClassifier(nn.Module):
     def encode(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The last layer's hidden states [batch, time, hidden] (the encoder's `last_hidden_state`)."""
         hidden = self.embeddings(input_ids=inputs) if self.embeddings is not None else inputs
-        return _run_layers(self.layers, self.config, hidden, lengths)
+        return run_layers(self.layers, self.config, hidden, lengths)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         hidden = self.encode(inputs, lengths).float()

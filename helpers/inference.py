@@ -1,5 +1,6 @@
 """A trained model on new text: class probabilities, predictions, its most confident mistakes.
 
+* `logits`: an encoded batch -> the model's raw outputs, in eval mode without gradients;
 * `probabilities`: an encoded batch -> P(positive) [batch] (one logit) or [batch, n_classes];
 * `predict`: raw text(s) -> the same, encoded by the `helpers.encoding.TextEncoding` the model was
   trained with (the tutorials' `predict_sentiment` / `predict_class`);
@@ -20,14 +21,20 @@ from .encoding import TextEncoding
 
 
 @torch.inference_mode()
-def probabilities(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor, device="cpu") -> np.ndarray:
-    """The model's class probabilities for an encoded batch, in eval mode without gradients:
-    P(positive) float [batch] for one logit (sigmoid), else [batch, n_classes] (softmax)."""
+def logits(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor, device="cpu") -> torch.Tensor:
+    """The model's raw outputs for an encoded batch, in eval mode without gradients: float32 [batch, outputs]
+    on `device`."""
     model.eval()
-    logits = model(ids.to(device), lengths).float()
-    if logits.shape[-1] == 1:
-        return torch.sigmoid(logits.squeeze(-1)).cpu().numpy()
-    return torch.softmax(logits, dim=-1).cpu().numpy()
+    return model(ids.to(device), lengths).float()
+
+
+def probabilities(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor, device="cpu") -> np.ndarray:
+    """The model's class probabilities for an encoded batch (`logits`, then):
+    P(positive) float [batch] for one logit (sigmoid), else [batch, n_classes] (softmax)."""
+    outputs = logits(model, ids, lengths, device)
+    if outputs.shape[-1] == 1:
+        return torch.sigmoid(outputs.squeeze(-1)).cpu().numpy()
+    return torch.softmax(outputs, dim=-1).cpu().numpy()
 
 
 def predict(model: nn.Module, encoding: TextEncoding, texts: str | Sequence[str], device="cpu") -> np.ndarray:

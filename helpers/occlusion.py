@@ -26,10 +26,12 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from .diagrams import PALETTE, Diagram
 from .encoding import TextEncoding
+from .inference import logits
 
-TOWARDS = "#4c78a8"   # bars of tokens that pushed towards the class
-AWAY = "#e45756"      # and away from it
+TOWARDS = PALETTE["embedding"]   # bars of tokens that pushed towards the class
+AWAY = PALETTE["highlight"]      # and away from it
 
 
 MEASURES = ("probability", "log-odds")
@@ -73,17 +75,16 @@ def variant_ids(encoding: TextEncoding, tokens: Sequence[str]) -> tuple[np.ndarr
     return encoding.encode_tokens(variants)
 
 
-@torch.inference_mode()
 def _logits(model: nn.Module, ids: np.ndarray, lengths: np.ndarray, batch_first: bool, batch_size: int,
             device) -> np.ndarray:
-    """The model's logits float64 [rows, outputs] for encoded rows, `batch_size` rows at a time, in eval mode."""
-    model.eval()
+    """The model's logits float64 [rows, outputs] for encoded rows, `batch_size` rows at a time
+    (`helpers.inference.logits`: eval mode, no gradients)."""
     ids = torch.from_numpy(ids)
     chunks = []
     for start in range(0, len(lengths), batch_size):
         rows = slice(start, start + batch_size)
         chunk = ids[rows] if batch_first else ids[:, rows].contiguous()
-        chunks.append(model(chunk.to(device), torch.from_numpy(lengths[rows])).double().cpu().numpy())
+        chunks.append(logits(model, chunk, torch.from_numpy(lengths[rows]), device).double().cpu().numpy())
     return np.concatenate(chunks)
 
 
@@ -155,8 +156,8 @@ def plot_occlusion(results: Sequence[Occlusion], title: str = "", max_tokens: in
     length the token's effect on `measure` ("probability": P(text) - P(text without it); "log-odds": the
     same in log-odds), blue towards the label, red away from it, its value written beside it. All charts
     share one symmetric x-axis, so bars compare across texts. A text of more than `max_tokens` tokens
-    shows the `max_tokens` with the largest |effect| (its title says so). Returns the Figure (no pyplot:
-    nothing is shown twice); saved as PNG when `path` is given."""
+    shows the `max_tokens` with the largest |effect| (its title says so). Returns the figure (a
+    `helpers.diagrams.Diagram`: no pyplot, so nothing is shown twice, and it displays itself); saved as PNG when `path` is given."""
     if not results:
         raise ValueError("no occlusion results to plot")
     if measure not in MEASURES:
@@ -166,7 +167,7 @@ def plot_occlusion(results: Sequence[Occlusion], title: str = "", max_tokens: in
     limit = max(max(float(np.abs(result.effects(measure)).max()) for result in results) * 1.25, smallest)
     digits = 3 if measure == "probability" else 2
     heights = [len(positions) + 1.6 for positions in shown]
-    fig = Figure(figsize=(8, 0.27 * sum(heights) + 0.9), facecolor="white", layout="constrained")
+    fig = Diagram(figsize=(8, 0.27 * sum(heights) + 0.9), facecolor="white", layout="constrained")
     axes = fig.subplots(len(results), 1, sharex=True, squeeze=False,
                         gridspec_kw={"height_ratios": heights})[:, 0]
     for ax, result, positions in zip(axes, results, shown):
@@ -175,10 +176,10 @@ def plot_occlusion(results: Sequence[Occlusion], title: str = "", max_tokens: in
         ax.barh(rows, effects, color=[TOWARDS if effect > 0 else AWAY for effect in effects], height=0.7)
         ax.set_yticks(rows, [result.tokens[i].replace("$", r"\$") for i in positions])
         ax.set_ylim(len(positions) - 0.4, -0.6)   # reading order, top to bottom
-        ax.axvline(0, color="#1f2430", lw=0.8)
+        ax.axvline(0, color=PALETTE["ink"], lw=0.8)
         for row, effect in zip(rows, effects):
             ax.text(effect + np.copysign(0.02 * limit, effect), row, f"{effect:+.{digits}f}", va="center",
-                    ha="left" if effect >= 0 else "right", fontsize=8, color="#1f2430")
+                    ha="left" if effect >= 0 else "right", fontsize=8, color=PALETTE["ink"])
         ax.grid(axis="x", alpha=0.3)
         subset = "" if len(positions) == len(result.tokens) else (
             f" ({len(positions)} of {len(result.tokens)} tokens: those that moved it most)")
