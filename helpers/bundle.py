@@ -153,7 +153,7 @@ def check_servable(meta: dict, bundle: str | os.PathLike, tokenizer_file: bytes 
       non-empty strings, `display_labels` (if given) as many distinct strings;
     * `tokenizer` holds every bound the API needs, each an integer inside `SERVABLE_RANGES` (none switched
       off), the piece size the code cuts long chunks into, a version this code knows, and booleans where
-      the tokenizer takes booleans;
+      the tokenizer takes booleans, and ids [batch, time] (no `batch_first` other than true);
     * `tokenizer_file` (the bytes of tokenizer.json, when the bundle has one) says exactly the same.
 
     Raises BundleError naming the bundle and the first problem."""
@@ -195,6 +195,9 @@ def check_servable(meta: dict, bundle: str | os.PathLike, tokenizer_file: bytes 
     for name in ("lowercase", "strip_html_breaks", "bigrams"):
         if not isinstance(settings.get(name), bool):
             refuse(f"its tokenizer's {name} must be true or false, got {repr(settings.get(name))[:40]}")
+    if settings.get("batch_first", True) is not True:
+        refuse(f"its tokenizer settings say batch_first {repr(settings['batch_first'])[:40]}; a bundle's model reads "
+               f"ids [batch, time]")
     if not isinstance(settings.get("language"), str) or not is_plain_name(settings["language"]):
         refuse(f"its tokenizer's language must be a language code like 'en', got {repr(settings.get('language'))[:40]}")
     if tokenizer_file is not None:

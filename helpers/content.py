@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import re
 import shutil
 import subprocess
@@ -31,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .diagrams import DIAGRAMS
-from .sync import NOTEBOOK_NAME, SyncError, cell_source, lesson_notebooks
+from .sync import NOTEBOOK_NAME, SyncError, cell_source, lesson_notebooks, notebook_cells
 
 FENCED_CODE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.S | re.M)
 CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)
@@ -175,10 +174,7 @@ def exercises_section(cells: list[dict]) -> tuple[int | None, bool, list[str]]:
 def count_notebook(path: str | Path, repository: str | Path | None = None) -> Counts:
     """The counts of one notebook; commit strings are checked against `repository` (None: not checked)."""
     path = Path(path)
-    try:
-        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    except (OSError, ValueError, KeyError) as error:
-        raise SyncError(f"cannot read the cells of {path}: {error}") from None
+    cells = notebook_cells(path)
     counts = Counts(path.stem)
     imported: dict[str, str] = {}
     modules: set[str] = set()
@@ -201,8 +197,10 @@ def count_notebook(path: str | Path, repository: str | Path | None = None) -> Co
             counts.output_earlier_run_phrases += [match.group(0) for match in EARLIER_RUN.finditer(text)]
     counts.exercises, counts.exercises_last, counts.exercise_tests = exercises_section(cells)
     if repository is not None:
-        counts.commit_strings = commits_among(tokens, Path(repository))
-        counts.output_commit_strings = commits_among(output_tokens, Path(repository))
+        found = commits_among(tokens | output_tokens, Path(repository))   # one git process for both
+        if found is not None:
+            counts.commit_strings = [token for token in found if token in tokens]
+            counts.output_commit_strings = [token for token in found if token in output_tokens]
     return counts
 
 

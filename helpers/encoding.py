@@ -76,7 +76,10 @@ class TextEncoding:
 
     def tokens(self, text: str) -> list[str]:
         """The tokens of one text as the model sees them (bigrams appended when `bigrams`)."""
-        tokens = self.tokenizer(text)
+        return self._with_bigrams(self.tokenizer(text))
+
+    def _with_bigrams(self, tokens: Sequence[str]) -> Sequence[str]:
+        """`tokens` (one text's, without bigrams) with their bigrams appended when `bigrams`."""
         return add_bigrams(tokens) if self.bigrams else tokens
 
     def prepare(self, corpus):
@@ -97,8 +100,8 @@ class TextEncoding:
     def encode_tokens(self, token_lists: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
         """`encode` for texts already split into tokens (without bigrams: added here when `bigrams`), e.g. a
         text with one token dropped (`helpers.occlusion`). Same outputs as `encode`."""
-        sequences = [self.vocab.lookup_indices(add_bigrams(list(tokens)) if self.bigrams else list(tokens))
-                     or [self.vocab.pad_index] for tokens in token_lists]
+        sequences = [self.vocab.lookup_indices(self._with_bigrams(tokens)) or [self.vocab.pad_index]
+                     for tokens in token_lists]
         ids, lengths = pad_sequences(sequences, self.vocab.pad_index, self.min_length)
         return (ids if self.batch_first else np.ascontiguousarray(ids.T)), lengths
 
@@ -145,9 +148,6 @@ class TextEncoding:
         tokenizer_file = read_checked_file(bundle, meta, TOKENIZER_FILE) if TOKENIZER_FILE in meta["files"] else None
         check_servable(meta, bundle, tokenizer_file)
         settings = meta["tokenizer"]
-        if settings.get("batch_first", True) is not True:
-            raise BundleError(f"bundle {bundle}: its tokenizer settings say batch_first "
-                              f"{repr(settings['batch_first'])[:40]}; a bundle's model reads ids [batch, time]")
         try:
             vocab = Vocab.from_dict(json.loads(read_checked_file(bundle, meta, VOCAB_FILE)))
         except BundleError:

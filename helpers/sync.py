@@ -90,13 +90,19 @@ def cell_source(cell: dict) -> str:
     return "".join(source) if isinstance(source, list) else source
 
 
+def notebook_cells(notebook: str | os.PathLike) -> list[dict]:
+    """The cells of one notebook file, as nbformat's JSON (dicts); SyncError when it cannot be read."""
+    path = Path(notebook)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError) as error:
+        raise SyncError(f"cannot read the cells of {path}: {error}") from None
+
+
 def saved_cells(notebook: str | os.PathLike) -> list[SavedCell]:
     """The `#@save` code cells of one notebook, checked to hold definitions only."""
     path = Path(notebook)
-    try:
-        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    except (OSError, ValueError, KeyError) as error:
-        raise SyncError(f"cannot read the cells of {path}: {error}") from None
+    cells = notebook_cells(path)
     saved = []
     for index, cell in enumerate(cells):
         source = cell_source(cell)
