@@ -26,22 +26,10 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-from torch import nn
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from helpers.batching import loaders_for  # noqa: E402
-from helpers.data import load_imdb, stratified_split  # noqa: E402
-from helpers.encoding import TextEncoding  # noqa: E402
-from helpers.hardware import describe_hardware, hardware_summary  # noqa: E402
-from helpers.models import BiLSTM  # noqa: E402
-from helpers.reproducibility import make_reproducible  # noqa: E402
 from helpers.results import git_commit  # noqa: E402
-from helpers.text import Tokenizer, Vocab  # noqa: E402
-from helpers.training import run_epoch  # noqa: E402
-from helpers.vectors import embedding_matrix, load_glove  # noqa: E402
 
 SETTINGS = {"fp32": ("fp32", {}), "bf16": ("bf16", {}),
             "bf16-emulated": ("bf16", {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"})}
@@ -49,15 +37,30 @@ SETTINGS = {"fp32": ("fp32", {}), "bf16": ("bf16", {}),
 
 def one_epoch(data_dir: str, precision: str, seed: int = 1234) -> dict:
     """Lesson 2's set-up, then one timed training epoch in `precision`."""
+    # deferred: only the --child processes train; the parent that starts them needs no torch
+    import torch
+    from torch import nn
+
+    from helpers.batching import loaders_for
+    from helpers.data import load_imdb, stratified_split
+    from helpers.encoding import TextEncoding
+    from helpers.hardware import describe_hardware, hardware_summary
+    from helpers.models import BiLSTM
+    from helpers.reproducibility import make_reproducible
+    from helpers.text import Tokenizer, Vocab
+    from helpers.training import run_epoch
+    from helpers.vectors import embedding_matrix, load_glove
+
     make_reproducible(seed, threads=os.cpu_count())
-    imdb = load_imdb(Tokenizer(), data_dir)
+    tokenizer = Tokenizer()
+    imdb = load_imdb(tokenizer, data_dir)
     train_data, _ = stratified_split(imdb["train"], valid_fraction=0.3, seed=seed)
     vocab = Vocab.from_counts(train_data.tokens.counts(), max_size=25_000)
     glove = load_glove("glove.6B.50d", data_dir)
     model = BiLSTM(len(vocab), glove.dim, 256, 1, 2, True, 0.5, vocab.pad_index)
     model.embedding.weight.data.copy_(embedding_matrix(vocab, glove, unk_init=torch.Tensor.normal_,
                                                        lowercase_fallback=True))
-    loader = loaders_for({"train": train_data}, TextEncoding(Tokenizer(), vocab, batch_first=False), 64, seed=seed)["train"]
+    loader = loaders_for({"train": train_data}, TextEncoding(tokenizer, vocab, batch_first=False), 64, seed=seed)["train"]
     optimizer = torch.optim.Adam(model.parameters())
     start = time.perf_counter()
     result = run_epoch(model, loader, nn.BCEWithLogitsLoss(), "cpu", optimizer, precision=precision)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import os
+import tomllib
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -50,10 +51,6 @@ from .files import DataError
 from .results import RunRecord, git_commit, write_record
 from .sync import NOTEBOOK_NAME
 
-try:
-    import tomllib   # Python 3.11+
-except ImportError:   # Python 3.10: `course_url` reads the installed distribution's metadata instead
-    tomllib = None
 
 if TYPE_CHECKING:
     import torch
@@ -82,7 +79,7 @@ def course_url() -> str:
     """The repository URL: pyproject's [project.urls] Repository (the one place it is written), read from
     pyproject.toml in a checkout, else from the installed distribution's metadata (read on first use)."""
     root = checkout_root()
-    if root is not None and tomllib is not None:
+    if root is not None:
         return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["urls"]["Repository"]
     try:
         for entry in metadata.metadata("sentiment-tutorials").get_all("Project-URL") or []:

@@ -17,10 +17,7 @@ import numpy as np
 
 from .files import atomic_path
 
-try:
-    from re import _parser as regex_parser  # Python 3.11+
-except ImportError:  # pragma: no cover (3.10)
-    import sre_parse as regex_parser
+from re import _parser as regex_parser  # the parser behind re.compile (Python 3.11+, as the course requires)
 
 UNK, PAD = "<unk>", "<pad>"
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)

@@ -276,10 +276,9 @@ for step in range(3):
 """
 
 
-def test_console_shows_one_line_per_notebook_and_nothing_from_the_kernels(lessons, tmp_path, capfd, monkeypatch):
+def test_console_shows_one_line_per_notebook_and_nothing_from_the_kernels(lessons, tmp_path, capfd):
     """Kernels over Unix sockets (no TCP warning), their output kept in the executed notebook only, and
     progress bars off inside them: papermill runs cells without a front end."""
-    monkeypatch.delenv("SENTIMENT_PROGRESS", raising=False)
     _write_notebook(lessons / "01_good.ipynb", [SAYS_WHETHER_INTERACTIVE, WRITE_METRICS], parameters='NAME = "01_good"')
     out = tmp_path / "out"
     assert runner.main(["--notebooks", str(lessons), "--profile", "smoke", "--only", "1,3", "--output-dir",
