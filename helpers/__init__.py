@@ -24,8 +24,12 @@ checks it):
   (appendix C).
 
 The lesson code has one copy, in the notebooks: each lesson defines its models (and lesson 1
-its training epoch) in cells whose first line is `#@save`. `python -m helpers.sync` copies
-those cells into `lessons.py` (generated: never edit it; tests/test_notebook_sync.py fails
-while it differs from the notebooks); `models` and `training` import from there.
+its training epoch) in cells whose first line is `#@save`, and the other code a student should
+study (the vocabulary, bigrams, padding and length buckets, predict, GloVe rows, lesson 6's
+encoder pass, the ONNX export, NB-SVM, appendix C's classifier and schedule) in cells marked
+`#@save <module>`. `python -m helpers.sync` copies the first kind into `lessons.py` (generated:
+never edit it; `models` and `training` import from there) and the second into the saved-cells
+block of the module named (`#@save text` -> text.py, torch-free); tests/test_notebook_sync.py
+fails while any copy differs from the notebooks.
 """
 __version__ = "0.2.0"

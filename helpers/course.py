@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 from tqdm import TqdmWarning
 
 from . import __version__, files
+from .bundle import is_plain_name
 from .export import BundleInfo, export_bundle
 from .files import DataError
 from .results import RunRecord, git_commit, write_record
@@ -239,9 +240,10 @@ def check_version(notebook_version: str) -> bool:
 # ---------------------------------------------------------------------------- one lesson's run
 
 def plain_name(value: str, rule: str, example: str) -> str:
-    """`value` when it is one plain file or folder name (no folder part, not hidden), else a ValueError
-    stating `rule` ("a bundle name is one plain folder name") with `example`."""
-    if not value or not isinstance(value, str) or Path(value).name != value or value.startswith("."):
+    """`value` when it is one plain file or folder name (`bundle.is_plain_name`: letters, digits, `_`, `-`, `.`,
+    not hidden, no folder part; what a bundle accepts inside it), else a ValueError stating `rule` ("a bundle
+    name is one plain folder name") with `example`."""
+    if not is_plain_name(value):
         raise ValueError(f"{rule} like {example!r}, not {value!r}")
     return value
 

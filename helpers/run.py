@@ -54,7 +54,7 @@ from .course import (PROFILES, absolute_if_path, checkout_root, course_url, defa
                      recorded_what)
 from .files import atomic_path
 from .results import git_commit, read_metrics
-from .sync import NOTEBOOK_NAME
+from .sync import NOTEBOOK_NAME, lesson_notebooks
 
 METADATA_KEY = "course"   # the notebook metadata entry holding its title, published accuracy and kind
 KINDS = ("lesson", "baseline", "appendix")   # the summary's order: lessons, baselines, other appendices
@@ -103,7 +103,7 @@ def read_lesson(path: Path) -> Lesson:
 
 def discover(folder: Path) -> list[Lesson]:
     """Every lesson and appendix notebook in `folder`, lessons by number, then appendices by letter."""
-    paths = [path for path in Path(folder).glob("*.ipynb") if NOTEBOOK_NAME.fullmatch(path.name)]
+    paths = lesson_notebooks(folder) if Path(folder).is_dir() else []
     return sorted((read_lesson(path) for path in paths), key=lambda lesson: lesson.order)
 
 
@@ -161,7 +161,7 @@ def strip_injected_parameters(path: Path) -> None:
     nbformat.write(notebook, path)
 
 
-ROW_KEYS = ("test_accuracy", "test_loss", "device", "precision", "epochs", "vectors", "profile", "git_commit",
+ROW_KEYS = ("test_accuracy", "test_loss", "device", "hardware", "precision", "epochs", "vectors", "profile", "git_commit",
             "n_train", "n_valid", "n_test", "train_seconds", "beyond", "model", "transformer", "max_length",
             "rows", "result", "dataset")
 
@@ -286,6 +286,33 @@ def result_rows(rows: list[dict]) -> list[dict]:
     return flat
 
 
+def machine(row: dict) -> str:
+    """The machine a notebook's run used, precision left out (parts of one reference run may train in different
+    precisions on one machine): from its recorded hardware (device kind, CPU or GPU name, instruction set,
+    threads, torch version), else its device line without the precision."""
+    hardware = row.get("hardware") or {}
+    if hardware.get("name"):
+        parts = [hardware.get("device"), hardware.get("name"), hardware.get("cpu_capability"),
+                 f"{hardware['threads']} threads" if hardware.get("threads") else None,
+                 f"torch {(hardware.get('versions') or {}).get('torch')}"]
+        return ", ".join(str(part) for part in parts if part)
+    device = row.get("device") or "unknown"
+    precision = row.get("precision")
+    return ", ".join(part for part in device.split(", ") if part != precision) if precision else device
+
+
+def mixed_machines(rows: list[dict]) -> dict[str, list[str]]:
+    """{machine: its notebooks' numbers} when the successful rows ran on more than one machine of the same kind
+    (two CPUs, two GPUs); empty when each kind ran on one machine. A GPU's rows beside a CPU's are not mixed:
+    the table names each row's device."""
+    kinds: dict[str, dict[str, list[str]]] = {}
+    for row in rows:
+        if "error" not in row:
+            name = machine(row)
+            kinds.setdefault(name.split(" ", 1)[0].rstrip(","), {}).setdefault(name, []).append(row["lesson"])
+    return {name: lessons for machines in kinds.values() if len(machines) > 1 for name, lessons in machines.items()}
+
+
 def checkout_readme() -> Path:
     """The checkout's README.md (a SystemExit outside a checkout)."""
     root = checkout_root()
@@ -320,7 +347,8 @@ def short_commit(commit: str | None) -> str:
 
 def summary_table(rows: list[dict]) -> str:
     """The results as a Markdown table, one row per (notebook, model, dataset) (see `result_rows`); a notebook's
-    minutes are given on its first row and counted once in the total."""
+    minutes are given on its first row and counted once in the total; a note under it when the rows ran on
+    different machines of one kind (`mixed_machines`)."""
     lines = ["| kind | # | notebook | test accuracy | tutorial | beyond the tutorial (or how it was chosen) | profile | device | epochs "
              "| minutes | commit |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -352,6 +380,10 @@ def summary_table(rows: list[dict]) -> str:
                      f"{row.get('epochs') or ''} | {minutes} | {short_commit(row.get('git_commit'))} |")
     lines += ["", f"Total: {sum(row['minutes'] for row in rows):.1f} minutes (whole notebooks, as run by "
               "`python -m helpers.run`)."]
+    mixed = mixed_machines(rows)
+    if mixed:
+        lines += ["", "**These rows ran on different machines**, so their minutes (and digits) are not comparable: "
+                  + "; ".join(f"{name}: {', '.join(lessons)}" for name, lessons in mixed.items()) + "."]
     if any(row.get("profile") == "smoke" for row in rows):
         lines += ["", "Smoke profile rows: a few hundred examples and one epoch; they only show the code runs."]
     return "\n".join(lines) + "\n"
@@ -528,6 +560,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary-only", action="store_true",
                         help="run no notebook: write summary.json and summary.md (and, with --readme, the README's "
                              "table) again from the runs already in the output folder")
+    parser.add_argument("--mixed-machines", action="store_true",
+                        help="write the summary even when the output folder's runs come from different machines "
+                             "of one kind (the table then says which); without it the runner refuses")
     args = parser.parse_args(argv)
     notebook_dir = (args.notebooks or default_notebook_dir()).resolve()
     lessons = select(args.only, notebook_dir)
@@ -544,6 +579,13 @@ def main(argv: list[str] | None = None) -> int:
         rows = [] if args.summary_only else run_notebooks(lessons, output_dir, args, parameters)
     # this run's rows and those of earlier runs into the same folder
     everything = collect_rows(output_dir, discover(notebook_dir))
+    mixed = mixed_machines(everything)
+    if mixed and not args.mixed_machines:
+        print(f"error: the runs in {output_dir} come from different machines ("
+              + "; ".join(f"{name}: notebooks {', '.join(lessons)}" for name, lessons in mixed.items())
+              + "): run the rest on one machine, or pass --mixed-machines to write a summary that says so",
+              file=sys.stderr)
+        return 2
     with atomic_path(output_dir / "summary.json") as tmp:
         # "rows": one per (notebook, model, dataset), each with its kind; "notebooks": the runner's rows
         tmp.write_text(json.dumps({"git_commit": commit, "rows": result_rows(everything), "notebooks": everything},

@@ -1,11 +1,14 @@
-"""One copy of the lesson code: helpers/lessons.py is what the notebooks' `#@save` cells give.
+"""One copy of the lesson code: helpers/lessons.py and the modules' saved-cells blocks are what the
+notebooks' `#@save` cells give.
 
 The notebooks define their models (and lesson 1 its training epoch) in cells a student can
-edit; `python -m helpers.sync` copies the marked cells into helpers/lessons.py, which the
-library imports. These tests fail when a marked cell and the library differ, when a lesson
-stops marking its model cells, and when the generator would accept a cell it must refuse.
+edit; `python -m helpers.sync` copies the marked cells into helpers/lessons.py, and cells marked
+`#@save <module>` (the vocabulary, batching, predict, ...) into that module's block, which the library
+imports. These tests fail when a marked cell and the library differ, when a lesson stops marking its
+code cells, when a piece moves to another module, and when the generator would accept a cell it must refuse.
 """
 import ast
+import importlib
 import json
 
 import pytest
@@ -23,6 +26,18 @@ LESSON_CODE = {
     "04_convolutional_sentiment.ipynb": {"CNN"},
     "05_multiclass_questions.ipynb": set(),
     "06_transformers_sentiment.ipynb": {"encoder_features", "BERTGRUSentiment", "PackedGRU", "GRUHead"},
+}
+# The key code beyond the models, in view where it is taught, in the module it belongs to (`#@save <module>`):
+# name -> (notebook key, module). torch-free code stays in helpers.text (the Lambda handler's import), the
+# appendices' code in their own modules.
+SAVED_IN_MODULES = {
+    "Vocab": ("01", "text"), "PadCollate": ("01", "batching"), "BucketBatchSampler": ("01", "batching"),
+    "logits": ("01", "inference"), "probabilities": ("01", "inference"), "predict": ("01", "inference"),
+    "embedding_matrix": ("02", "vectors"), "add_bigrams": ("03", "text"),
+    "token_batches": ("06", "features"), "run_encoder": ("06", "features"), "export_onnx": ("07", "export"),
+    "binarized": ("B_", "baselines"), "log_count_ratio": ("B_", "baselines"), "interpolate": ("B_", "baselines"),
+    "NBSVM": ("B_", "baselines"), "masked_mean": ("C_", "fine_tuning"), "UpperLayersClassifier": ("C_", "fine_tuning"),
+    "weight_decay_groups": ("C_", "fine_tuning"), "ScheduledOptimizer": ("C_", "fine_tuning"),
 }
 
 
@@ -58,6 +73,16 @@ def test_every_lesson_marks_its_own_model_cells():
         shadowed = saved & set().union(*(helper_imports(source) for source in cells))
         assert not shadowed, f"{name} imports {shadowed} from the helpers but also defines them"
         assert not any("show_source(" in source for source in cells), f"{name} still prints library source"
+
+
+def test_the_key_code_is_saved_where_it_is_taught_into_its_own_module():
+    saved = {name: (path.name[:2], cell.module) for path in sync.lesson_notebooks(NOTEBOOKS)
+             for cell in sync.saved_cells(path) for name in cell.names}
+    wrong = {name: saved.get(name) for name, place in SAVED_IN_MODULES.items() if saved.get(name) != place}
+    assert not wrong, f"saved elsewhere (notebook, module) than {SAVED_IN_MODULES}: {wrong}"
+    for name, (_, module) in SAVED_IN_MODULES.items():
+        library = importlib.import_module(f"helpers.{module}")
+        assert getattr(library, name).__module__ == library.__name__, f"helpers.{module}.{name} is not its own"
 
 
 def test_lesson_5_uses_lesson_4s_cnn_from_the_library():
@@ -143,3 +168,61 @@ def test_the_command_reads_notebooks_in_the_working_folder_and_says_when_there_a
 def test_one_notebook_name_pattern(name, key):
     match = sync.NOTEBOOK_NAME.fullmatch(name)
     assert (match and match["key"]) == key
+
+
+def package_with_block(folder, before="VALUE = 1\n", after="def after():\n    return shout('x')\n"):
+    """A package folder with `text.py` holding an empty saved-cells block between hand-written code."""
+    folder.mkdir(exist_ok=True)
+    module = folder / "text.py"
+    module.write_text(f"{before}\n{sync.REGION_START}\n{sync.REGION_END}\n\n{after}")
+    return module
+
+
+def test_a_cell_naming_a_module_goes_into_that_modules_block_and_nowhere_else(tmp_path, capsys):
+    notebooks, package = tmp_path / "notebooks", tmp_path / "package"
+    notebooks.mkdir()
+    module = package_with_block(package)
+    target = package / "lessons.py"
+    notebook(notebooks / "01_one.ipynb", "#@save text\ndef shout(word):\n    return word.upper() + str(VALUE)",
+             "#@save\nTWO = 2")
+    assert sync.main(["--notebooks", str(notebooks), "--target", str(target)]) == 0
+    text = module.read_text()
+    assert text.startswith("VALUE = 1\n") and text.endswith("def after():\n    return shout('x')\n")
+    assert "# ---- notebooks/01_one.ipynb, cell c0 ----\ndef shout(word):" in text
+    assert "shout" not in target.read_text() and "TWO = 2" in target.read_text()
+    namespace = {}
+    exec(text, namespace)
+    assert namespace["after"]() == "X1"
+    assert sync.main(["--check", "--notebooks", str(notebooks), "--target", str(target)]) == 0
+
+    notebook(notebooks / "01_one.ipynb", "#@save text\ndef shout(word):\n    return word.upper() + '!'",
+             "#@save\nTWO = 2")
+    assert sync.main(["--check", "--notebooks", str(notebooks), "--target", str(target)]) == 1
+    assert "+    return word.upper() + '!'" in capsys.readouterr().err
+    assert "'!'" not in module.read_text()      # --check writes nothing
+
+
+@pytest.mark.parametrize("cell, message", [
+    ("#@save nowhere\nX = 1", "marked #@save nowhere, but there is no module"),
+    ("#@save Text-Module\nX = 1", "does not name a module"),
+    ("#@save text\ndef f():\n    return missing_name", "missing_name in notebooks/01_one.ipynb, cell c0"),
+])
+def test_a_cell_for_a_module_that_cannot_take_it_is_refused(tmp_path, cell, message):
+    notebooks, package = tmp_path / "notebooks", tmp_path / "package"
+    notebooks.mkdir()
+    package_with_block(package)
+    notebook(notebooks / "01_one.ipynb", cell)
+    with pytest.raises(sync.SyncError, match=message):
+        sync.generate_modules(notebooks, package)
+
+
+def test_a_module_needs_exactly_one_block_and_nothing_is_written_when_one_is_broken(tmp_path):
+    notebooks, package = tmp_path / "notebooks", tmp_path / "package"
+    notebooks.mkdir()
+    module = package_with_block(package, after=f"{sync.REGION_START}\n")   # a second start line
+    notebook(notebooks / "01_one.ipynb", "#@save text\nX = 1", "#@save\nTWO = 2")
+    before = module.read_text()
+    with pytest.raises(sync.SyncError, match="needs one saved-cells block .* 2 start and 1 end"):
+        sync.generate_modules(notebooks, package)
+    assert sync.main(["--notebooks", str(notebooks), "--target", str(package / "lessons.py")]) == 2
+    assert module.read_text() == before and not (package / "lessons.py").exists()

@@ -468,3 +468,44 @@ def test_readme_markers_choose_the_table(tmp_path):
     runner.update_readme("students\n", readme, markers="notebooks")
     assert readme.read_text() == ("a\n<!-- notebooks:start -->\nstudents\n<!-- notebooks:end -->\nb\n"
                                   "<!-- results:start -->\nold\n<!-- results:end -->\n")
+
+
+def record_hardware(folder, name, cpu, precision="bf16"):
+    """Make the recorded run of `name` in `folder` one on a CPU called `cpu` (its metrics.json and the runner's
+    run.json, which copies them when the notebook ends)."""
+    facts = {"precision": precision, "device": f"cpu {cpu}, 2 threads, {precision}, torch 2.13.0+cpu",
+             "hardware": {"device": "cpu", "name": cpu, "cpu_capability": "AVX512", "threads": 2,
+                          "precision": precision, "versions": {"torch": "2.13.0+cpu"}}}
+    for file in ("metrics.json", "run.json"):
+        path = folder / name / file
+        path.write_text(json.dumps({**json.loads(path.read_text()), **facts}))
+
+
+def test_parts_from_different_machines_are_refused_unless_the_table_says_so(lessons, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(lessons, "--profile", "smoke", "--only", "1,3,A", "--output-dir", str(out)) == 0
+    record_hardware(out, "01_good", "AMD EPYC", precision="fp32")   # one machine, two precisions: one machine
+    record_hardware(out, "03_good", "AMD EPYC")
+    record_hardware(out, "A_extra", "AMD EPYC")
+    assert main(lessons, "--profile", "smoke", "--summary-only", "--output-dir", str(out)) == 0
+    assert "different machines" not in (out / "summary.md").read_text()
+
+    record_hardware(out, "A_extra", "Intel Xeon")
+    (out / "summary.md").write_text("the previous summary")
+    capsys.readouterr()
+    assert main(lessons, "--profile", "smoke", "--summary-only", "--output-dir", str(out)) == 2
+    error = capsys.readouterr().err
+    assert "different machines" in error and "cpu, Intel Xeon, AVX512, 2 threads, torch 2.13.0+cpu: notebooks A" in error
+    assert (out / "summary.md").read_text() == "the previous summary"          # nothing written
+    assert main(lessons, "--profile", "smoke", "--summary-only", "--mixed-machines", "--output-dir", str(out)) == 0
+    note = (out / "summary.md").read_text().split("**These rows ran on different machines**")[1]
+    assert "cpu, AMD EPYC, AVX512, 2 threads, torch 2.13.0+cpu: 1, 3" in note and "Intel Xeon" in note
+
+
+def test_a_gpu_beside_a_cpu_is_not_mixed_but_two_gpus_are():
+    cpu = {"lesson": "2", "device": "cpu AMD EPYC, 2 threads, bf16", "precision": "bf16"}
+    gpu = {"lesson": "2", "device": "cuda NVIDIA H100, bf16", "precision": "bf16"}
+    assert runner.mixed_machines([cpu, gpu]) == {}
+    other = {"lesson": "6", "device": "cuda Tesla T4, fp16", "precision": "fp16"}
+    assert runner.mixed_machines([cpu, gpu, other]) == {"cuda NVIDIA H100": ["2"], "cuda Tesla T4": ["6"]}
+    assert runner.mixed_machines([cpu, {**other, "error": "failed"}, gpu]) == {}
