@@ -313,6 +313,16 @@ def mixed_machines(rows: list[dict]) -> dict[str, list[str]]:
     return {name: lessons for machines in kinds.values() if len(machines) > 1 for name, lessons in machines.items()}
 
 
+def machines_note(rows: list[dict]) -> str:
+    """The sentence under a table whose rows ran on different machines of one kind (`mixed_machines`), naming
+    each machine and its notebooks; empty when they did not."""
+    mixed = mixed_machines(rows)
+    if not mixed:
+        return ""
+    return ("**These rows ran on different machines**, so their minutes (and digits) are not comparable: "
+            + "; ".join(f"{name}: {', '.join(lessons)}" for name, lessons in mixed.items()) + ".")
+
+
 def checkout_readme() -> Path:
     """The checkout's README.md (a SystemExit outside a checkout)."""
     root = checkout_root()
@@ -380,10 +390,9 @@ def summary_table(rows: list[dict]) -> str:
                      f"{row.get('epochs') or ''} | {minutes} | {short_commit(row.get('git_commit'))} |")
     lines += ["", f"Total: {sum(row['minutes'] for row in rows):.1f} minutes (whole notebooks, as run by "
               "`python -m helpers.run`)."]
-    mixed = mixed_machines(rows)
-    if mixed:
-        lines += ["", "**These rows ran on different machines**, so their minutes (and digits) are not comparable: "
-                  + "; ".join(f"{name}: {', '.join(lessons)}" for name, lessons in mixed.items()) + "."]
+    note = machines_note(rows)
+    if note:
+        lines += ["", note]
     if any(row.get("profile") == "smoke" for row in rows):
         lines += ["", "Smoke profile rows: a few hundred examples and one epoch; they only show the code runs."]
     return "\n".join(lines) + "\n"
@@ -442,6 +451,9 @@ def notebook_table(rows: list[dict], output_dir: Path, readme_folder: Path) -> s
                      f"{disk} | {plot_link} |")
     if any(f"| {NOT_MEASURED} |" in line for line in lines[2:]):
         lines += ["", f"{NOT_MEASURED}: not measured yet on that kind of device."]
+    note = machines_note(rows)
+    if note:
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 

@@ -73,9 +73,7 @@ def test_notebook_does_not_compare_with_earlier_runs(notebook):
 
 # Notebooks whose committed outputs still come from the reference run made before issue 21 and print a commit or
 # an earlier run (cells since rewritten). Strict: once a fresh run has cleaned one, its entry must go.
-STALE_OUTPUTS = {
-    "B_baselines": "cell b24's committed output prints the lessons' summary commit; its code no longer does",
-}
+STALE_OUTPUTS: dict[str, str] = {}   # notebook -> why its committed outputs still break the rule (none now)
 
 
 @pytest.mark.parametrize("notebook", [

@@ -444,8 +444,9 @@ def test_notebook_table_for_students_links_each_notebook_its_plot_and_splits_cpu
              "device": "cuda NVIDIA H100 (compute capability 9.0)"},
             {"lesson": "6", "notebook": "06_x", "title": "BERT", "error": "boom\nmore", "minutes": 1.0, "device": "cpu"},
             {"lesson": "7", "notebook": "07_x", "title": "Serving", "test_accuracy": None, "minutes": 0.9,
-             "result": "p50 0.5 ms", "device": "cpu"},
-            {"lesson": "B", "notebook": "B_x", "title": "Baselines", "minutes": 1.6, "device": "cpu", "rows": [
+             "result": "p50 0.5 ms", "device": "cpu AMD EPYC, 2 threads, bf16"},
+            {"lesson": "B", "notebook": "B_x", "title": "Baselines", "minutes": 1.6, "device": "cpu AMD EPYC, 2 threads, bf16",
+             "rows": [
                 {"model": "LR", "dataset": "imdb", "test_accuracy": 0.9025},
                 {"model": "NB-SVM", "dataset": "imdb", "test_accuracy": 0.9126},
                 {"model": "LR", "dataset": "trec", "test_accuracy": 0.886}]}]
@@ -500,6 +501,8 @@ def test_parts_from_different_machines_are_refused_unless_the_table_says_so(less
     assert main(lessons, "--profile", "smoke", "--summary-only", "--mixed-machines", "--output-dir", str(out)) == 0
     note = (out / "summary.md").read_text().split("**These rows ran on different machines**")[1]
     assert "cpu, AMD EPYC, AVX512, 2 threads, torch 2.13.0+cpu: 1, 3" in note and "Intel Xeon" in note
+    rows = runner.collect_rows(out, runner.discover(lessons))
+    assert runner.machines_note(rows) in runner.notebook_table(rows, out, tmp_path)   # the students' table too
 
 
 def test_a_gpu_beside_a_cpu_is_not_mixed_but_two_gpus_are():
