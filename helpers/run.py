@@ -286,19 +286,21 @@ def result_rows(rows: list[dict]) -> list[dict]:
     return flat
 
 
-def machine(row: dict) -> str:
-    """The machine a notebook's run used, precision left out (parts of one reference run may train in different
-    precisions on one machine): from its recorded hardware (device kind, CPU or GPU name, instruction set,
-    threads, torch version), else its device line without the precision."""
+def machine(row: dict) -> tuple[str, str]:
+    """(kind, description) of the machine a notebook's run used, precision left out (parts of one reference run
+    may train in different precisions on one machine). The kind is "cpu" or "cuda"; the description comes from
+    the recorded hardware (device kind, CPU or GPU name, instruction set, threads, torch version), else from
+    the device line without the precision (older rows, whose device line starts with the kind)."""
     hardware = row.get("hardware") or {}
     if hardware.get("name"):
         parts = [hardware.get("device"), hardware.get("name"), hardware.get("cpu_capability"),
                  f"{hardware['threads']} threads" if hardware.get("threads") else None,
                  f"torch {(hardware.get('versions') or {}).get('torch')}"]
-        return ", ".join(str(part) for part in parts if part)
+        return str(hardware.get("device") or "unknown"), ", ".join(str(part) for part in parts if part)
     device = row.get("device") or "unknown"
     precision = row.get("precision")
-    return ", ".join(part for part in device.split(", ") if part != precision) if precision else device
+    description = ", ".join(part for part in device.split(", ") if part != precision) if precision else device
+    return description.split(" ", 1)[0].rstrip(","), description
 
 
 def mixed_machines(rows: list[dict]) -> dict[str, list[str]]:
@@ -308,9 +310,14 @@ def mixed_machines(rows: list[dict]) -> dict[str, list[str]]:
     kinds: dict[str, dict[str, list[str]]] = {}
     for row in rows:
         if "error" not in row:
-            name = machine(row)
-            kinds.setdefault(name.split(" ", 1)[0].rstrip(","), {}).setdefault(name, []).append(row["lesson"])
+            kind, description = machine(row)
+            kinds.setdefault(kind, {}).setdefault(description, []).append(row["lesson"])
     return {name: lessons for machines in kinds.values() if len(machines) > 1 for name, lessons in machines.items()}
+
+
+def machines_listing(mixed: dict[str, list[str]], label: str = "") -> str:
+    """`mixed_machines`'s answer as text: "<machine>: <label><notebooks>; ..."."""
+    return "; ".join(f"{name}: {label}{', '.join(lessons)}" for name, lessons in mixed.items())
 
 
 def machines_note(rows: list[dict]) -> str:
@@ -320,7 +327,7 @@ def machines_note(rows: list[dict]) -> str:
     if not mixed:
         return ""
     return ("**These rows ran on different machines**, so their minutes (and digits) are not comparable: "
-            + "; ".join(f"{name}: {', '.join(lessons)}" for name, lessons in mixed.items()) + ".")
+            + machines_listing(mixed) + ".")
 
 
 def checkout_readme() -> Path:
@@ -594,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     mixed = mixed_machines(everything)
     if mixed and not args.mixed_machines:
         print(f"error: the runs in {output_dir} come from different machines ("
-              + "; ".join(f"{name}: notebooks {', '.join(lessons)}" for name, lessons in mixed.items())
+              + machines_listing(mixed, label="notebooks ")
               + "): run the rest on one machine, or pass --mixed-machines to write a summary that says so",
               file=sys.stderr)
         return 2

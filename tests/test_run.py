@@ -508,6 +508,8 @@ def test_parts_from_different_machines_are_refused_unless_the_table_says_so(less
 def test_a_gpu_beside_a_cpu_is_not_mixed_but_two_gpus_are():
     cpu = {"lesson": "2", "device": "cpu AMD EPYC, 2 threads, bf16", "precision": "bf16"}
     gpu = {"lesson": "2", "device": "cuda NVIDIA H100, bf16", "precision": "bf16"}
+    assert runner.machine(cpu) == ("cpu", "cpu AMD EPYC, 2 threads")        # the precision left out
+    assert runner.machine(gpu) == ("cuda", "cuda NVIDIA H100")
     assert runner.mixed_machines([cpu, gpu]) == {}
     other = {"lesson": "6", "device": "cuda Tesla T4, fp16", "precision": "fp16"}
     assert runner.mixed_machines([cpu, gpu, other]) == {"cuda NVIDIA H100": ["2"], "cuda Tesla T4": ["6"]}
