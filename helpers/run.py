@@ -48,6 +48,7 @@ from pathlib import Path
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
+from traitlets import Unicode
 from traitlets.config import Config
 
 from .course import (PROFILES, absolute_if_path, checkout_root, course_url, default_output_dir, get_profile,
@@ -175,13 +176,16 @@ def notebook_parameters(lesson: Lesson, values: dict) -> dict:
     return {name: value for name, value in values.items() if name in known and value is not None}
 
 
-def kernel_config(socket_dir: Path):
+def kernel_config(socket_dir: Path, console_log: Path | None = None):
     """Settings for the kernel that runs a notebook: on Unix, it talks to the runner over Unix sockets in
     `socket_dir` (IPC transport: nothing listens on the network, so ipykernel has no reason to warn that
-    TCP is unencrypted); on Windows, which has no IPC transport, the default local TCP."""
-    if os.name == "nt":
-        return Config()
-    return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(socket_dir) / "kernel")}})
+    TCP is unencrypted); on Windows, which has no IPC transport, the default local TCP. `console_log`: the
+    file that takes what the kernel process itself writes to its stdout and stderr (not a cell's output,
+    which goes into the notebook); None leaves them on the runner's console."""
+    settings = {"FinishedKernelManager": {"console_log": str(console_log) if console_log else ""}}
+    if os.name != "nt":
+        settings["KernelManager"] = {"transport": "ipc", "ip": str(Path(socket_dir) / "kernel")}
+    return Config(settings)
 
 
 class FinishedKernelManager(AsyncKernelManager):
@@ -194,7 +198,20 @@ class FinishedKernelManager(AsyncKernelManager):
     runner's console, for a notebook that passed (seen on a busy GPU machine). The shutdown request,
     then SIGTERM and SIGKILL if the kernel does not exit, are unchanged, and so is nbclient's own
     interrupt of a cell that runs past a timeout.
+
+    With `console_log` set, the kernel process writes its own stdout and stderr there instead of the
+    runner's console: lines from below Python, such as libzmq's "Assertion failed: pfd.revents & POLLIN"
+    as a kernel exits, would otherwise land in the middle of the runner's one line per notebook.
     """
+
+    console_log = Unicode("", help="file for the kernel process's stdout and stderr; empty: the runner's").tag(
+        config=True)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        if not self.console_log:
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        with open(self.console_log, "ab") as log:   # the kernel keeps its own copy of the descriptor
+            await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": log, "stderr": log})
 
     async def _async_interrupt_kernel(self) -> None:
         if self.shutting_down:
@@ -218,6 +235,7 @@ def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool = 
            "published_accuracy": lesson.published_accuracy}
     failed_copy = folder / f"{lesson.stem}.failed.ipynb"
     failed_copy.unlink(missing_ok=True)
+    (folder / f"{lesson.stem}.kernel.log").unlink(missing_ok=True)
     start = time.time()
     # the sockets in a short folder of their own: a Unix socket's path may not exceed about 100 bytes
     with tempfile.TemporaryDirectory(dir=folder) as scratch, \
@@ -228,7 +246,8 @@ def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool = 
                 lesson, parameters or {}), cwd=str(lesson.path.parent), kernel_name="python3", progress_bar=False,
                 # streamed as written, not through papermill's logger (which has no handler here)
                 stdout_file=sys.stdout if log_output else None, stderr_file=sys.stderr if log_output else None,
-                config=kernel_config(Path(sockets)), kernel_manager_class=FinishedKernelManager)
+                config=kernel_config(Path(sockets), console_log=None if log_output else Path(sockets) / "kernel.log"),
+                kernel_manager_class=FinishedKernelManager)
             os.replace(partial, executed)
             if inplace:
                 with atomic_path(lesson.path) as tmp:
@@ -243,6 +262,10 @@ def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool = 
             if partial.is_file():  # keep what ran, with the traceback in its cell, for debugging
                 os.replace(partial, failed_copy)
                 row["failed_notebook"] = str(failed_copy)
+            kernel_log = Path(sockets) / "kernel.log"
+            if kernel_log.is_file() and kernel_log.stat().st_size:   # what the kernel process said, if anything
+                shutil.copyfile(kernel_log, folder / f"{lesson.stem}.kernel.log")
+                row["kernel_log"] = str(folder / f"{lesson.stem}.kernel.log")
     row["minutes"] = (time.time() - start) / 60
     metrics_path = folder / "metrics.json"
     if "error" not in row:

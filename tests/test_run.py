@@ -41,7 +41,8 @@ def lessons(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
     _write_notebook(folder / "01_good.ipynb", [WRITE_METRICS], parameters='NAME = "01_good"', published=50.0)
-    _write_notebook(folder / "02_bad.ipynb", ["raise ValueError('broken on purpose')"], published=60.0)
+    _write_notebook(folder / "02_bad.ipynb", ["import os\nos.write(2, b'the kernel process says goodbye\\n')",
+                                              "raise ValueError('broken on purpose')"], published=60.0)
     _write_notebook(folder / "03_good.ipynb", [WRITE_METRICS], parameters='NAME = "03_good"', published=70.0)
     _write_notebook(folder / "A_extra.ipynb", [WRITE_METRICS], parameters='NAME = "A_extra"')
     (folder / "scratch.ipynb").write_text("not a lesson: ignored")
@@ -63,6 +64,10 @@ def test_failure_is_reported_others_run_and_exit_code_is_one(lessons, tmp_path, 
     assert "broken on purpose" in rows["02_bad"]["error"] and "ValueError" in rows["02_bad"]["error"]
     assert rows["01_good"]["test_accuracy"] == 0.75 and rows["03_good"]["profile"] == "smoke"
     assert (out / "02_bad" / "02_bad.failed.ipynb").is_file()  # what ran is kept for debugging
+    # and what the kernel process wrote below Python (off the console)
+    assert "the kernel process says goodbye" in (out / "02_bad" / "02_bad.kernel.log").read_text()
+    assert rows["02_bad"]["kernel_log"] == str(out / "02_bad" / "02_bad.kernel.log")
+    assert not (out / "01_good" / "01_good.kernel.log").exists()
     assert not (out / "02_bad" / "02_bad.ipynb").exists()
     assert (out / "01_good" / "01_good.ipynb").is_file()
     table = (out / "summary.md").read_text()
@@ -269,6 +274,8 @@ assert pathlib.Path(DATA_DIR).is_absolute() and pathlib.Path(DATA_DIR).is_dir(),
 
 
 SAYS_WHETHER_INTERACTIVE = """
+import os
+os.write(2, b"a line below Python, as libzmq writes one when a kernel exits\\n")
 from helpers.progress import interactive
 print("interactive:", interactive())
 for step in range(3):
@@ -289,6 +296,7 @@ def test_console_shows_one_line_per_notebook_and_nothing_from_the_kernels(lesson
     for number, (line, stem) in enumerate(zip(lines, ["01_good", "03_good"]), 1):
         assert re.fullmatch(rf"\[{number}/2\] {stem} \(smoke\) \.\.\. test accuracy 75\.00% in \d+\.\d min", line)
     assert "without encryption" not in captured.err + captured.out and "a line the kernel prints" not in captured.out
+    assert "a line below Python" not in captured.err + captured.out
     executed = nbformat.read(out / "01_good" / "01_good.ipynb", as_version=4)
     assert any("interactive: False" in output.get("text", "") for cell in executed.cells for output in cell.outputs)
 
