@@ -279,6 +279,10 @@ def execute(lesson: Lesson, output_dir: Path, inplace: bool, log_output: bool = 
     return row
 
 
+# What a notebook leaves on disk, as its metrics.json records it: lesson 6's features, appendix C's cache
+DISK_KEYS = ("feature_bytes", "cache_bytes")
+
+
 def collect_rows(output_dir: Path, lessons: list[Lesson]) -> list[dict]:
     """The latest runner row of each of `lessons` found in `output_dir` (this run's or an earlier one's)."""
     rows = []
@@ -286,10 +290,12 @@ def collect_rows(output_dir: Path, lessons: list[Lesson]) -> list[dict]:
         path = output_dir / lesson.stem / "run.json"
         if path.is_file():
             row = {**json.loads(path.read_text(encoding="utf-8")), "kind": lesson.kind}   # the notebook's kind now
-            metrics = read_metrics(path.parent)
+            metrics = read_metrics(path.parent) or {}
             if "error" not in row and metrics:   # fields a row written by an older runner lacks
                 if metrics.get("git_commit") == row.get("git_commit"):
                     row.update({key: metrics[key] for key in ROW_KEYS if key in metrics and key not in row})
+            # what the notebook leaves on disk, from its latest metrics.json (also after a failed re-run)
+            row["disk_bytes"] = next((metrics[key] for key in DISK_KEYS if metrics.get(key)), None)
             rows.append(row)
     return sorted(rows, key=lambda row: KINDS.index(row["kind"]))   # stable: each kind keeps the lessons' order
 
@@ -455,8 +461,6 @@ def accuracy_words(row: dict) -> str:
 NOT_MEASURED = "–"
 # A notebook's main plot: the first of these its run wrote
 MAIN_PLOTS = ("confusion_matrix.png", "learning_curves.png", "latency.png")
-# What a notebook leaves on disk, as its metrics.json records it: lesson 6's features, appendix C's cache
-DISK_KEYS = ("feature_bytes", "cache_bytes")
 
 
 def notebook_table(rows: list[dict], output_dir: Path, readme_folder: Path) -> str:
@@ -471,8 +475,7 @@ def notebook_table(rows: list[dict], output_dir: Path, readme_folder: Path) -> s
         stem = row["notebook"]
         minutes = f"{row['minutes']:.1f}" if row.get("minutes") is not None else NOT_MEASURED
         on_gpu = (row.get("device") or "").startswith("cuda")
-        metrics = read_metrics(output_dir / stem) or {}
-        disk = next((f"{metrics[key] / 1e9:.1f} GB" for key in DISK_KEYS if metrics.get(key)), "")
+        disk = f"{row['disk_bytes'] / 1e9:.1f} GB" if row.get("disk_bytes") else ""
         plot = next((output_dir / stem / name for name in MAIN_PLOTS if (output_dir / stem / name).is_file()), None)
         plot_link = f"[plot]({Path(os.path.relpath(plot, readme_folder)).as_posix()})" if plot else ""
         lines.append(f"| {row['lesson']} | [{stem}](notebooks/{stem}.ipynb) ([Colab]({colab}/blob/main/notebooks/"

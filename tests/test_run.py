@@ -242,6 +242,20 @@ def test_collect_rows_fills_details_from_the_same_runs_metrics(tmp_path):
     assert "max_length" not in runner.collect_rows(tmp_path, [lesson])[0]   # a later run's metrics are not mixed in
 
 
+def test_collect_rows_gives_each_notebook_the_disk_its_latest_metrics_record(tmp_path):
+    lessons = [runner.Lesson("6", "06_x", "t", 91.58, tmp_path / "06_x.ipynb"),
+               runner.Lesson("C", "C_x", "t", None, tmp_path / "C_x.ipynb", kind="appendix"),
+               runner.Lesson("1", "01_x", "t", None, tmp_path / "01_x.ipynb")]
+    for stem, row, metrics in (("06_x", {"error": "boom"}, {"feature_bytes": 10_094_365_440}),   # a failed re-run
+                               ("C_x", {}, {"cache_bytes": 8_630_000_000}),
+                               ("01_x", {}, {"test_accuracy": 0.5})):
+        (tmp_path / stem).mkdir()
+        (tmp_path / stem / "run.json").write_text(json.dumps({"notebook": stem, **row}))
+        (tmp_path / stem / "metrics.json").write_text(json.dumps(metrics))
+    disk = {row["notebook"]: row["disk_bytes"] for row in runner.collect_rows(tmp_path, lessons)}
+    assert disk == {"06_x": 10_094_365_440, "C_x": 8_630_000_000, "01_x": None}
+
+
 def test_relative_folders_in_the_environment_become_absolute(tmp_path, monkeypatch):
     (tmp_path / "shared" / "data").mkdir(parents=True)
     (tmp_path / "model").mkdir()
@@ -445,12 +459,12 @@ def test_notebook_table_for_students_links_each_notebook_its_plot_and_splits_cpu
         (output / stem).mkdir(parents=True)
         for name in plots:
             (output / stem / name).write_bytes(b"png")
-    (output / "06_x" / "metrics.json").write_text(json.dumps({"feature_bytes": 10_094_365_440}))
     rows = [{"lesson": "4", "notebook": "04_x", "title": "CNN", "test_accuracy": 0.8802, "published_accuracy": 85.31,
              "beyond": {"test_accuracy": 0.88228}, "minutes": 3.89, "device": "cpu AMD EPYC, 2 threads, bf16"},
             {"lesson": "5", "notebook": "05_x", "title": "TREC", "test_accuracy": 0.834, "minutes": 0.31,
              "device": "cuda NVIDIA H100 (compute capability 9.0)"},
-            {"lesson": "6", "notebook": "06_x", "title": "BERT", "error": "boom\nmore", "minutes": 1.0, "device": "cpu"},
+            {"lesson": "6", "notebook": "06_x", "title": "BERT", "error": "boom\nmore", "minutes": 1.0, "device": "cpu",
+             "disk_bytes": 10_094_365_440},
             {"lesson": "7", "notebook": "07_x", "title": "Serving", "test_accuracy": None, "minutes": 0.9,
              "result": "p50 0.5 ms", "device": "cpu AMD EPYC, 2 threads, bf16"},
             {"lesson": "B", "notebook": "B_x", "title": "Baselines", "minutes": 1.6, "device": "cpu AMD EPYC, 2 threads, bf16",
