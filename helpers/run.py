@@ -459,8 +459,8 @@ def accuracy_words(row: dict) -> str:
 
 
 NOT_MEASURED = "–"
-# A notebook's main plot: the first of these its run wrote
-MAIN_PLOTS = ("confusion_matrix.png", "learning_curves.png", "latency.png")
+# A notebook's main plot: the first of these its run wrote (appendix B has no curves: its explained review)
+MAIN_PLOTS = ("confusion_matrix.png", "learning_curves.png", "latency.png", "why_review.png")
 
 
 def notebook_table(rows: list[dict], output_dir: Path, readme_folder: Path) -> str:

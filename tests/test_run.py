@@ -455,7 +455,7 @@ def test_the_commit_column_shortens_commits_only():
 def test_notebook_table_for_students_links_each_notebook_its_plot_and_splits_cpu_from_gpu_minutes(tmp_path):
     output = tmp_path / "results"
     for stem, plots in (("04_x", ["learning_curves.png"]), ("05_x", ["learning_curves.png", "confusion_matrix.png"]),
-                        ("06_x", [])):
+                        ("06_x", []), ("B_x", ["why_review.png"])):
         (output / stem).mkdir(parents=True)
         for name in plots:
             (output / stem / name).write_bytes(b"png")
@@ -481,6 +481,7 @@ def test_notebook_table_for_students_links_each_notebook_its_plot_and_splits_cpu
     assert lines[4].endswith("| BERT | failed in its last run | 1.0 | – | 10.1 GB |  |")
     assert "| Serving | p50 0.5 ms | 0.9 |" in lines[5]
     assert "| Baselines | imdb 91.26% (NB-SVM), trec 88.60% (LR) | 1.6 |" in lines[6]
+    assert lines[6].endswith("| [plot](results/B_x/why_review.png) |")
     assert lines[-1] == "–: not measured yet on that kind of device."
 
 
